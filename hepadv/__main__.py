@@ -1,0 +1,3 @@
+from hepadv.cli.main import main
+
+main()

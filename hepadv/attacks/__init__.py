@@ -1,0 +1,1 @@
+"""Attacks and distortions of model inputs, in scaled feature space."""

@@ -1,0 +1,140 @@
+"""The run-card schema. Every section has defaults that make sense; unknown keys are errors.
+
+Component blocks (``dataset``, ``model``, attacks, defences) hold a ``name`` and a free ``params``
+dict here; ``load_card`` validates ``params`` with the named component's own ``Params`` model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(Section):
+    """A plugin component named in a card, with its (not yet validated) parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    _validated: Any = PrivateAttr(default=None)
+
+    @property
+    def validated_params(self) -> Any:
+        """The params as the component's own ``Params`` model (set by ``load_card``)."""
+        if self._validated is None:
+            raise RuntimeError(f"params of {self.name!r} were not validated; use hepadv.cards.load_card")
+        return self._validated
+
+
+class PreprocessSection(Section):
+    """SPEC 1: split, scaling, (pT, eta) reweighting."""
+
+    split: tuple[float, float, float] = (0.72, 0.08, 0.20)
+    reweight: Literal["average", "flat", "none"] = "average"
+    pt_bins: int = Field(50, ge=1)
+    eta_bins: int = Field(50, ge=1)
+    pt_range: tuple[float, float] = (20.0, 900.0)
+    eta_range: tuple[float, float] = (-2.5, 2.5)
+    seed: int = 0
+    cache: bool = True
+
+    @field_validator("split")
+    @classmethod
+    def _split_sums_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(f <= 0 for f in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError(f"expected three positive fractions summing to 1, got {list(v)}")
+        return v
+
+
+class TrainingSection(Section):
+    """SPEC 1: focal loss, Adam, lr(epoch) = lr / (1 + epoch / lr_decay_epochs), early stopping."""
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(65536, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    lr_decay_epochs: float = Field(30.0, gt=0)
+    gamma: float = Field(25.0, ge=0)
+    patience: int | None = Field(5, ge=1)
+    seed: int = 0
+    on_gpu_if_fits: bool = True
+
+
+class VariantSection(Section):
+    """One model to train from the card: nominal (no defence) or with a training defence."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    defence: ComponentSpec | None = None
+    training: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationSection(Section):
+    """What ``hepadv evaluate`` (and the end of ``hepadv train``) measures."""
+
+    attacks: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="fgsm")])
+    discriminators: list[Literal["BvsL", "BvsC", "CvsB", "CvsL"]] = ["BvsL", "BvsC", "CvsB", "CvsL"]
+    every_epoch: bool = True
+    max_jets: int | None = Field(200_000, ge=1)
+    batch_size: int = Field(65536, ge=1)
+    plots: bool = True
+
+
+class RunCard(Section):
+    """A whole run: data, model, how to train it (one or several variants) and how to evaluate it."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    output: Path | None = None
+    dataset: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="toyjets"))
+    preprocess: PreprocessSection = Field(default_factory=PreprocessSection)
+    model: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="deepcsv"))
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    variants: list[VariantSection] = Field(default_factory=lambda: [VariantSection(name="nominal")], min_length=1)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_component_names(cls, data: Any) -> Any:
+        """``dataset: {params: ...}`` without a name means the default dataset (likewise for the model)."""
+        if isinstance(data, dict):
+            for key, default in (("dataset", "toyjets"), ("model", "deepcsv")):
+                if isinstance(data.get(key), dict) and "name" not in data[key]:
+                    data = {**data, key: {"name": default, **data[key]}}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_variant_names(self) -> RunCard:
+        names = [v.name for v in self.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"variant names must be unique, {dupes[0]!r} appears twice")
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def output_dir(self) -> Path:
+        """``output`` if given, else ``runs/<name>`` under the current directory."""
+        return self.output if self.output is not None else Path("runs") / self.name
+
+    def variant_training(self, variant: VariantSection) -> TrainingSection:
+        """The card's training section with the variant's overrides applied (validated)."""
+        return TrainingSection.model_validate({**self.training.model_dump(), **variant.training})
+
+    def component_specs(self) -> list[tuple[str, str, ComponentSpec]]:
+        """(kind, field path, spec) for every component named in the card."""
+        specs = [("dataset", "dataset", self.dataset), ("model", "model", self.model)]
+        for i, v in enumerate(self.variants):
+            if v.defence is not None:
+                specs.append(("defence", f"variants.{i}.defence", v.defence))
+        specs += [("attack", f"evaluation.attacks.{i}", a) for i, a in enumerate(self.evaluation.attacks)]
+        return specs
+
+

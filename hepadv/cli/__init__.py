@@ -1,0 +1,1 @@
+"""The ``hepadv`` command line: thin Typer commands over plain library functions."""

@@ -1,0 +1,56 @@
+"""``hepadv cards validate|show``: check cards without running them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+cards_app = typer.Typer(help="Validate and inspect run cards.", no_args_is_help=True)
+
+SetOption = typer.Option(None, "--set", help="Override a card value: section.key=value (repeatable).")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cards_app, name="cards")
+
+
+@cards_app.command("validate")
+def validate(files: list[Path] = typer.Argument(..., help="Card files to check."),
+             set_: list[str] = SetOption) -> None:
+    """Validate cards (schema and each component's params); exit 1 at the first bad one."""
+    from hepadv.cards import load_card
+    from hepadv.cli.console import console
+
+    for path in files:
+        card = load_card(path, set_ or [])
+        variants = ", ".join(v.name for v in card.variants)
+        console.print(f"[green]ok[/green] {path} ({card.dataset.name}, {card.model.name}; variants: {variants})",
+                      highlight=False)
+
+
+@cards_app.command("show")
+def show(file: Path = typer.Argument(..., help="Card file."), set_: list[str] = SetOption) -> None:
+    """Print the resolved card, defaults included, as YAML."""
+    import yaml
+
+    from hepadv.cards import load_card
+    from hepadv.cli.console import console
+
+    card = load_card(file, set_ or [])
+    console.print(yaml.safe_dump(resolved_card(card), sort_keys=False), highlight=False, markup=False)
+
+
+def resolved_card(card: object) -> dict:
+    """The card as plain data with defaults and validated component params filled in."""
+    from hepadv.cards.schema import RunCard
+
+    assert isinstance(card, RunCard)
+    data = card.model_dump(mode="json")
+    for _kind, where, spec in card.component_specs():
+        node = data
+        parts = where.split(".")
+        for part in parts:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node["params"] = spec.validated_params.model_dump(mode="json")
+    return data

@@ -1,0 +1,63 @@
+"""``hepadv evaluate CARD``: ROC, AUC and working points raw and under attack, per epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hepadv.cli.cards import SetOption
+from hepadv.cli.train import DeviceOption
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_command)
+
+
+def evaluate_command(
+    card_file: Path = typer.Argument(..., metavar="CARD", help="The run card used for training."),
+    set_: list[str] = SetOption,
+    device: str = DeviceOption,
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Evaluate the trained variants of CARD; writes metrics.json and plots into the run directory."""
+    from hepadv.cards import load_card
+    from hepadv.evaluation.runner import evaluate_run
+
+    card = load_card(card_file, set_ or [])
+    print_summary(evaluate_run(card, device=device, progress=progress), card.output_dir())
+
+
+def print_summary(results: dict[str, Any], out: Path) -> None:
+    """The numbers a physicist looks at first: AUCs, efficiencies, drops under attack, the papers' checks."""
+    from rich.table import Table
+
+    from hepadv.cli.console import console
+
+    table = Table(title=f"Tagger performance on {results['n_test_jets']:,} test jets")
+    for col in ("variant", "discriminator", "AUC raw", "eff @1% mistag", *results["attacks"], "AUC drop"):
+        table.add_column(col, justify="right" if col not in ("variant", "discriminator") else "left")
+    for name, entry in results["variants"].items():
+        raw = entry["metrics"]["raw"]
+        for disc, m in raw.items():
+            attacked = [entry["metrics"][a][disc]["auc"] for a in results["attacks"]]
+            drop = attacked[0] - m["auc"] if attacked and None not in (attacked[0], m["auc"]) else None
+            table.add_row(name, disc, _fmt(m["auc"]), _fmt(m["eff_at_mistag"]["medium"], 3),
+                          *(_fmt(a) for a in attacked), _fmt(drop, sign=True))
+    console.print(table)
+    for other, check in results["comparison"]["checks"].items():
+        ok_raw = "[green]yes[/green]" if check["raw_within_0.01"] else "[red]no[/red]"
+        ok_drop = "[green]yes[/green]" if check["drop_at_most_half"] else "[red]no[/red]"
+        ratio = check["drop_ratio_BvsL"]
+        console.print(
+            f"{other} vs nominal under {check['attack']}: raw BvsL AUC difference "
+            f"{check['raw_auc_difference_BvsL']:+.4f} (within 0.01: {ok_raw}); BvsL AUC drop ratio "
+            f"{'n/a' if ratio is None else f'{ratio:.2f}'} (at most half: {ok_drop})", highlight=False)
+    console.print(f"metrics: {out / 'metrics.json'}   plots: {out / 'plots'}", highlight=False)
+
+
+def _fmt(value: float | None, digits: int = 4, sign: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"

@@ -1,0 +1,77 @@
+"""Entry point of the ``hepadv`` CLI and its single error boundary.
+
+User errors (``HepadvError``) become one red line on stderr and exit code 1; ``--verbose`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from hepadv import __version__
+from hepadv.cli.console import err_console, settings
+from hepadv.errors import HepadvError
+
+
+class _ErrorBoundary(TyperGroup):
+    """Turns ``HepadvError`` raised anywhere below into a one-line message and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HepadvError as exc:
+            if settings.verbose:
+                raise
+            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hepadv {__version__}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    """A fresh app with the commands of every plugin (built-ins included) registered."""
+    from hepadv.registry.manager import add_commands
+
+    app = typer.Typer(
+        cls=_ErrorBoundary,
+        name="hepadv",
+        help="Adversarial robustness of jet taggers and its effect on Data/MC agreement.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and debug logging."),
+    ) -> None:
+        settings.verbose = verbose
+        logging.basicConfig(
+            level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr, force=True
+        )
+
+    add_commands(app)
+    return app
+
+
+def main() -> None:
+    try:
+        app = build_app()
+    except HepadvError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Base for every pluggable component: a ``name`` and a nested pydantic ``Params`` model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ComponentParams(BaseModel):
+    """Parameters of a component; unknown keys are errors so a typo in a card never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component:
+    """Common shape of datasets, models, attacks, defences: ``name``, ``Params``, construction from a card."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[ComponentParams]] = ComponentParams
+
+    @classmethod
+    def parse_params(cls, params: dict[str, Any] | ComponentParams | None, base_dir: Path | None = None) -> Any:
+        """Validate ``params`` with this component's ``Params`` (paths resolved against ``base_dir``)."""
+        if isinstance(params, cls.Params):
+            return params
+        return cls.Params.model_validate(params or {}, context={"base_dir": base_dir})

@@ -1,0 +1,1 @@
+"""Datasets, feature specifications and preprocessing."""

@@ -1,0 +1,146 @@
+"""Raw jets -> scaled, split, weighted tensors (thesis 2.2.4-2.3); cached on disk.
+
+Defaults sit just below each feature's minimum (min - 0.001); mean and std come from the training
+split only, excluding defaults; the split is 72/8/20 by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hepadv.cards.schema import PreprocessSection
+from hepadv.data.base import FeatureSpec, RawJets
+from hepadv.data.weights import kinematic_weights
+from hepadv.errors import DataError
+
+log = logging.getLogger("hepadv.data")
+DEFAULT_OFFSET = 0.001
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """One split: scaled inputs (n, f) float32, labels, sample weights and the jet kinematics."""
+
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    pt: np.ndarray
+    eta: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class PreparedData:
+    spec: FeatureSpec
+    train: Split
+    val: Split
+    test: Split
+
+
+def feature_defaults(features: np.ndarray) -> np.ndarray:
+    """Per-feature default: minimum of the valid values minus 0.001 (-0.001 for an all-missing column)."""
+    with np.errstate(all="ignore"):
+        valid = ~np.isnan(features)
+        mins = np.where(valid.any(axis=0), np.nanmin(np.where(valid, features, np.inf), axis=0), 0.0)
+    return mins.astype(np.float64) - DEFAULT_OFFSET
+
+
+def scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per feature excluding missing values (std 1 where a feature is constant or empty)."""
+    valid = ~np.isnan(features)
+    count = valid.sum(axis=0)
+    x = np.where(valid, features, 0.0).astype(np.float64)
+    mean = np.divide(x.sum(axis=0), count, out=np.zeros(features.shape[1]), where=count > 0)
+    var = np.divide(((x - mean) ** 2 * valid).sum(axis=0), count, out=np.zeros(features.shape[1]), where=count > 0)
+    std = np.sqrt(var)
+    std[~(std > 0)] = 1.0
+    return mean, std
+
+
+def apply_spec(features: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Fill missing values with the spec's defaults and scale: how new data (Data/MC files) enter a model."""
+    filled = np.where(np.isnan(features), spec.defaults, features)
+    return spec.scale(filled)
+
+
+def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> list[np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n)
+    n_train = round(fractions[0] * n)
+    n_val = round(fractions[1] * n)
+    return [perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]]
+
+
+def prepare(raw: RawJets, section: PreprocessSection) -> PreparedData:
+    """Clean-data-in, tensors-out: defaults, split, scaling from the training split, weights."""
+    counts = np.bincount(raw.labels, minlength=len(raw.classes))
+    missing = [c for c, k in zip(raw.classes, counts, strict=True) if k == 0]
+    if missing:
+        raise DataError(f"dataset has no jets of class {', '.join(repr(m) for m in missing)}; "
+                        f"counts per class: {dict(zip(raw.classes, counts.tolist(), strict=True))}")
+    n_missing = int(np.isnan(raw.features).sum())
+    log.info("%d jets, %d missing values set to defaults", len(raw), n_missing)
+    defaults = feature_defaults(raw.features)
+    idx = split_indices(len(raw), section.split, section.seed)
+    if min(len(i) for i in idx) == 0:
+        raise DataError(f"{len(raw)} jets are too few to split into {list(section.split)}")
+    mean, std = scaling(raw.features[idx[0]])
+    integer = np.array([n in set(raw.integer_features) for n in raw.feature_names])
+    spec = FeatureSpec(raw.feature_names, integer, defaults, mean, std, tuple(raw.classes))
+    splits = []
+    for ix in idx:
+        labels = raw.labels[ix]
+        w = kinematic_weights(raw.pt[ix], raw.eta[ix], labels, len(raw.classes), section.reweight,
+                              (section.pt_bins, section.eta_bins), section.pt_range, section.eta_range)
+        splits.append(Split(apply_spec(raw.features[ix], spec), labels, w, raw.pt[ix], raw.eta[ix]))
+    return PreparedData(spec, *splits)
+
+
+def prepare_cached(dataset: object, section: PreprocessSection, cache_root: Path) -> PreparedData:
+    """``prepare(dataset.load())``, reusing a cached result keyed by the dataset and preprocessing config."""
+    key_src = json.dumps([dataset.cache_key(), section.model_dump(mode="json")], sort_keys=True)  # type: ignore[attr-defined]
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    path = cache_root / "prepared" / f"{key}.npz"
+    if section.cache and path.is_file():
+        try:
+            return _read(path)
+        except Exception as exc:  # a damaged cache is rebuilt, not fatal
+            log.warning("ignoring unreadable cache %s (%s)", path, exc)
+    data = prepare(dataset.load(), section)  # type: ignore[attr-defined]
+    if section.cache:
+        _write(path, data)
+    return data
+
+
+def _write(path: Path, data: PreparedData) -> None:
+    arrays: dict[str, np.ndarray] = {"spec": np.frombuffer(json.dumps(data.spec.to_dict()).encode(), dtype=np.uint8)}
+    for name in SPLITS:
+        s: Split = getattr(data, name)
+        for field in ("x", "y", "w", "pt", "eta"):
+            arrays[f"{name}_{field}"] = getattr(s, field)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _read(path: Path) -> PreparedData:
+    with np.load(path) as z:
+        spec = FeatureSpec.from_dict(json.loads(z["spec"].tobytes().decode()))
+        splits = [Split(*(z[f"{name}_{f}"] for f in ("x", "y", "w", "pt", "eta"))) for name in SPLITS]
+    return PreparedData(spec, *splits)

@@ -1,0 +1,47 @@
+"""(pT, eta) sample weights (thesis 2.3): flavour-independent kinematics and balanced classes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+
+def bin_indices(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin index of each value; under/overflow go to the first/last bin."""
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+
+
+def kinematic_weights(
+    pt: np.ndarray,
+    eta: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    target: Literal["average", "flat", "none"] = "average",
+    bins: tuple[int, int] = (50, 50),
+    pt_range: tuple[float, float] = (20.0, 900.0),
+    eta_range: tuple[float, float] = (-2.5, 2.5),
+) -> np.ndarray:
+    """Weight = target(bin) / own-flavour density(bin), rescaled to mean 1.
+
+    Both densities are normalised to unit sum, so every class gets the same total weight and the
+    weighted (pT, eta) distribution of each class equals the target: the average of the per-class
+    densities, or flat. ``none`` returns ones.
+    """
+    n = len(labels)
+    if target == "none":
+        return np.ones(n, dtype=np.float32)
+    pt_edges = np.linspace(*pt_range, bins[0] + 1)
+    eta_edges = np.linspace(*eta_range, bins[1] + 1)
+    flat_bin = bin_indices(pt, pt_edges) * bins[1] + bin_indices(eta, eta_edges)
+    n_bins = bins[0] * bins[1]
+    counts = np.zeros((n_classes, n_bins))
+    np.add.at(counts, (labels, flat_bin), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    density = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    present = totals[:, 0] > 0
+    goal = density[present].mean(axis=0) if target == "average" else np.full(n_bins, 1.0 / n_bins)
+    own = density[labels, flat_bin]
+    w = goal[flat_bin] / own
+    w *= n / w.sum()
+    return w.astype(np.float32)

@@ -1,0 +1,15 @@
+"""Built-in CLI commands. Each command module imports its heavy dependencies inside the command."""
+
+from typing import Any
+
+from hepadv.registry.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(app: Any) -> None:
+    from hepadv.cli import cards, evaluate, plugins, train
+
+    plugins.register(app)
+    cards.register(app)
+    train.register(app)
+    evaluate.register(app)

@@ -1,0 +1,1 @@
+"""Defences: training strategies (adversarial training) and filters (detectors)."""

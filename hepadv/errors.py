@@ -1,0 +1,27 @@
+"""Exception hierarchy: every user mistake is a HepadvError, shown as one red line by the CLI."""
+
+from __future__ import annotations
+
+
+class HepadvError(Exception):
+    """Base class for errors caused by user input (cards, files, names), not by bugs."""
+
+
+class CardError(HepadvError):
+    """A run card is missing, unreadable, or does not validate."""
+
+
+class UnknownComponentError(HepadvError):
+    """A card or call names a component that no plugin registered."""
+
+
+class RegistryError(HepadvError):
+    """Plugins disagree: duplicate names, bad hook implementations."""
+
+
+class DataError(HepadvError):
+    """An input file is missing, corrupt, or lacks what is needed."""
+
+
+class CheckpointError(HepadvError):
+    """A checkpoint is missing or does not fit the model it is loaded into."""

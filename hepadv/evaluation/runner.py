@@ -1,0 +1,135 @@
+"""``hepadv evaluate``: raw and attacked performance of every variant, for the best and every epoch.
+
+Writes ``metrics.json`` and the plots into the run directory and returns the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hepadv.attacks.base import Attack
+from hepadv.cards.schema import RunCard
+from hepadv.data.preprocess import PreparedData
+from hepadv.errors import HepadvError
+from hepadv.evaluation.robustness import auc_drop
+from hepadv.evaluation.roc import evaluate_discriminators
+from hepadv.io import write_json
+from hepadv.models.base import Model
+from hepadv.training.checkpoint import epoch_checkpoints, load_checkpoint, load_model_state
+from hepadv.training.device import resolve_device
+
+log = logging.getLogger("hepadv.evaluation")
+
+
+def build_attacks(card: RunCard) -> list[Attack]:
+    from hepadv import get_attack
+
+    return [get_attack(spec.name)(spec.validated_params) for spec in card.evaluation.attacks]
+
+
+def _probs(model: Model, x: torch.Tensor, batch_size: int) -> np.ndarray:
+    return model.predict_proba(x, batch_size).cpu().numpy()
+
+
+def evaluate_model(model: Model, x: torch.Tensor, y: torch.Tensor, data: PreparedData, attacks: list[Attack],
+                   discriminators: list[str], batch_size: int) -> dict[str, Any]:
+    """Metrics of one model on raw inputs and under each attack; also returns the probabilities."""
+    labels = y.cpu().numpy()
+    probs = {"raw": _probs(model, x, batch_size)}
+    for attack in attacks:
+        x_adv = attack(model, x, y if attack.needs_labels else None, data.spec)
+        probs[attack.label()] = _probs(model, x_adv, batch_size)
+    metrics = {key: evaluate_discriminators(p, labels, names=discriminators) for key, p in probs.items()}
+    return {"metrics": metrics, "probs": probs}
+
+
+def _load_into(model: Model, path: Path, device: torch.device) -> dict[str, Any]:
+    state = load_checkpoint(path, map_location=device)
+    load_model_state(model, state, path)
+    model.eval()
+    return state
+
+
+def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Evaluate every trained variant of ``card`` and write metrics.json and plots."""
+    from hepadv.training.loop import build_model_for, load_data
+
+    out = card.output_dir()
+    dev = resolve_device(device or card.device)
+    if data is None:
+        data = load_data(card)
+    ev = card.evaluation
+    n = len(data.test) if ev.max_jets is None else min(ev.max_jets, len(data.test))
+    x = torch.as_tensor(data.test.x[:n]).to(dev)
+    y = torch.as_tensor(data.test.y[:n]).to(dev)
+    attacks = build_attacks(card)
+    torch.manual_seed(card.seed)
+    results: dict[str, Any] = {"n_test_jets": n, "attacks": [a.label() for a in attacks], "variants": {}}
+    probs_by_variant: dict[str, dict[str, np.ndarray]] = {}
+    for variant in card.variants:
+        ckpt_dir = out / variant.name / "checkpoints"
+        if not (ckpt_dir / "best.pt").is_file():
+            raise HepadvError(f"{ckpt_dir}: no trained model for variant {variant.name!r}; run hepadv train first")
+        model = build_model_for(card, data).to(dev)
+        state = _load_into(model, ckpt_dir / "best.pt", dev)
+        best = evaluate_model(model, x, y, data, attacks, ev.discriminators, ev.batch_size)
+        probs_by_variant[variant.name] = best["probs"]
+        entry: dict[str, Any] = {"best_epoch": state["best_epoch"], "metrics": best["metrics"],
+                                 "history": state["history"], "per_epoch": []}
+        if ev.every_epoch:
+            for epoch, path in _progress(epoch_checkpoints(ckpt_dir), progress, f"evaluating {variant.name}"):
+                _load_into(model, path, dev)
+                res = evaluate_model(model, x, y, data, attacks, ev.discriminators, ev.batch_size)
+                entry["per_epoch"].append({"epoch": epoch, **{
+                    key: {d: m["auc"] for d, m in met.items()} for key, met in res["metrics"].items()}})
+        results["variants"][variant.name] = entry
+    results["comparison"] = compare(results, attacks)
+    write_json(out / "metrics.json", results)
+    if ev.plots:
+        from hepadv.plotting.run import plot_run
+
+        plot_run(results, probs_by_variant, data.test.y[:n], out / "plots", ev.discriminators)
+    return results
+
+
+def compare(results: dict[str, Any], attacks: list[Attack]) -> dict[str, Any]:
+    """AUC drop of every variant under every attack, and the papers' two checks when both models exist."""
+    table: dict[str, Any] = {}
+    for name, entry in results["variants"].items():
+        raw = entry["metrics"]["raw"]
+        table[name] = {}
+        for attack in attacks:
+            table[name][attack.label()] = auc_drop(raw, entry["metrics"][attack.label()])
+    checks: dict[str, Any] = {}
+    names = list(table)
+    if "nominal" in table and len(names) > 1 and attacks:
+        label = attacks[0].label()
+        for other in (n for n in names if n != "nominal"):
+            nom, adv = table["nominal"][label], table[other][label]
+            if "BvsL" in nom and None not in (nom["BvsL"]["delta"], adv["BvsL"]["delta"]):
+                nom_drop, adv_drop = -nom["BvsL"]["delta"], -adv["BvsL"]["delta"]
+                checks[other] = {
+                    "attack": label,
+                    "raw_auc_difference_BvsL": adv["BvsL"]["raw"] - nom["BvsL"]["raw"],
+                    "drop_ratio_BvsL": adv_drop / nom_drop if nom_drop > 0 else None,
+                }
+                checks[other]["raw_within_0.01"] = abs(checks[other]["raw_auc_difference_BvsL"]) <= 0.01
+                ratio = checks[other]["drop_ratio_BvsL"]
+                checks[other]["drop_at_most_half"] = ratio is not None and ratio <= 0.5
+    return {"table": table, "checks": checks}
+
+
+def _progress(items: list[Any], enabled: bool, label: str) -> Any:
+    if not enabled or not items:
+        return items
+    from rich.progress import track
+
+    from hepadv.cli.console import console
+
+    return track(items, description=label, console=console, transient=True)

@@ -1,0 +1,1 @@
+"""Taggers: torch modules that return logits for a known input spec."""

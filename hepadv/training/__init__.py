@@ -1,0 +1,1 @@
+"""Training: focal loss, slicing loader, checkpoints and the loop behind ``hepadv train``."""

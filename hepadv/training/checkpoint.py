@@ -1,0 +1,64 @@
+"""Checkpoints: written atomically, read with ``weights_only=True`` (no pickled code from disk)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hepadv.errors import CheckpointError
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable hepadv checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Load weights, turning a shape mismatch into a one-line error naming the checkpoint."""
+    described = state.get("model", {})
+    mine = getattr(model, "describe", lambda: {})()
+    for key in ("name", "n_features", "n_classes", "params"):
+        if key in described and key in mine and described[key] != mine[key]:
+            raise CheckpointError(
+                f"{path}: checkpoint is for a different model ({key} {described[key]!r}, this model has {mine[key]!r})"
+            )
+    try:
+        model.load_state_dict(state["state_dict"])
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: checkpoint does not fit this model ({first})") from None
+
+
+def epoch_path(directory: Path, epoch: int) -> Path:
+    return directory / f"epoch_{epoch:03d}.pt"
+
+
+def epoch_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """(epoch, path) of every per-epoch checkpoint, in order."""
+    found = []
+    for p in directory.glob("epoch_*.pt"):
+        try:
+            found.append((int(p.stem.split("_")[1]), p))
+        except (IndexError, ValueError):
+            continue
+    return sorted(found)

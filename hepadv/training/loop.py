@@ -1,0 +1,293 @@
+"""The training loop: ``train(card)`` trains every variant of a card (nominal, adversarial, ...).
+
+Each epoch writes a full checkpoint (model, optimiser, schedule, RNG states, history) atomically,
+so ``resume=True`` continues from the last one and, on CPU, ends with the same weights as an
+uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hepadv.attacks.base import FeatureMasks
+from hepadv.cards.schema import RunCard, TrainingSection, VariantSection
+from hepadv.data.preprocess import PreparedData, Split, prepare_cached
+from hepadv.defences.base import TrainingStrategy
+from hepadv.errors import HepadvError
+from hepadv.io import atomic_write_text, write_json
+from hepadv.models.base import Model
+from hepadv.paths import cache_dir
+from hepadv.training.checkpoint import epoch_path, load_checkpoint, load_model_state, save_checkpoint
+from hepadv.training.device import resolve_device
+from hepadv.training.loader import SlicingLoader
+from hepadv.training.loss import focal_loss
+
+log = logging.getLogger("hepadv.training")
+EpochCallback = Callable[[str, int, dict[str, Any]], None]
+
+
+@dataclass
+class VariantResult:
+    name: str
+    directory: Path
+    model: Model
+    history: dict[str, list[float]]
+    best_epoch: int
+    stopped_early: bool
+
+
+@dataclass
+class TrainResult:
+    card: RunCard
+    output: Path
+    data: PreparedData
+    variants: dict[str, VariantResult] = field(default_factory=dict)
+
+
+def load_data(card: RunCard) -> PreparedData:
+    """Build the card's dataset and preprocess it (cached)."""
+    from hepadv import get_dataset
+
+    cls = get_dataset(card.dataset.name)
+    dataset = cls(card.dataset.validated_params)
+    return prepare_cached(dataset, card.preprocess, cache_dir())
+
+
+def build_model_for(card: RunCard, data: PreparedData) -> Model:
+    from hepadv import get_model
+
+    cls = get_model(card.model.name)
+    return cls(card.model.validated_params, data.spec.n_features, len(data.spec.classes))
+
+
+def build_strategy(variant: VariantSection) -> TrainingStrategy:
+    if variant.defence is None:
+        return TrainingStrategy()
+    from hepadv import get_defence
+
+    defence = get_defence(variant.defence.name)(variant.defence.validated_params)
+    if not isinstance(defence, TrainingStrategy):
+        raise HepadvError(f"variant {variant.name!r}: defence {variant.defence.name!r} is not a training strategy")
+    return defence
+
+
+def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, device: str | None = None,
+          progress: bool = True, on_epoch_end: EpochCallback | None = None,
+          data: PreparedData | None = None) -> TrainResult:
+    """Train every variant of ``card``; outputs under ``card.output_dir()``."""
+    out = card.output_dir()
+    dev = resolve_device(device or card.device)
+    _write_run_files(card, out)
+    if data is None:
+        data = load_data(card)
+    log.info("data: %d train / %d val / %d test jets, %d features, device %s",
+             len(data.train), len(data.val), len(data.test), data.spec.n_features, dev)
+    result = TrainResult(card, out, data)
+    for variant in card.variants:
+        result.variants[variant.name] = train_variant(
+            card, variant, data, out / variant.name, dev, resume=resume, overwrite=overwrite, progress=progress,
+            on_epoch_end=on_epoch_end)
+    return result
+
+
+def _write_run_files(card: RunCard, out: Path) -> None:
+    from hepadv.cli.cards import resolved_card
+
+    out.mkdir(parents=True, exist_ok=True)
+    if card.source is not None and card.source.is_file():
+        atomic_write_text(out / "card.yaml", card.source.read_text())
+    write_json(out / "config.json", resolved_card(card))
+
+
+def _to_device(split: Split, device: torch.device) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.as_tensor(a).to(device) for a in (split.x, split.y, split.w))
+
+
+def _fits_on(device: torch.device, nbytes: int) -> bool:
+    if device.type != "cuda":
+        return True
+    free, _total = torch.cuda.mem_get_info(device)
+    return nbytes < 0.5 * free
+
+
+def evaluate_loss(model: Model, tensors: tuple[torch.Tensor, ...], gamma: float, batch_size: int,
+                  device: torch.device) -> float:
+    """Weighted focal loss over a whole split, in eval mode."""
+    x, y, w = tensors
+    was_training = model.training
+    model.eval()
+    total, weight = 0.0, 0.0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb, yb, wb = (t[i : i + batch_size].to(device) for t in (x, y, w))
+            wsum = float(wb.sum())
+            total += float(focal_loss(model(xb), yb, wb, gamma)) * wsum
+            weight += wsum
+    model.train(was_training)
+    return total / weight if weight else math.nan
+
+
+def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, directory: Path,
+                  device: torch.device, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
+                  on_epoch_end: EpochCallback | None = None) -> VariantResult:
+    cfg: TrainingSection = card.variant_training(variant)
+    ckpt_dir = directory / "checkpoints"
+    last = ckpt_dir / "last.pt"
+    if last.exists() and not resume:
+        if not overwrite:
+            raise HepadvError(f"{directory} already holds checkpoints; pass --resume to continue or "
+                              "--overwrite to start again")
+        shutil.rmtree(ckpt_dir)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model_for(card, data).to(device)
+    strategy = build_strategy(variant)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0 / (1.0 + e / cfg.lr_decay_epochs))
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": [],
+                                       "jets_per_second": []}
+    best_val, best_epoch, bad_epochs, start_epoch, finished = math.inf, 0, 0, 0, False
+
+    if resume and last.exists():
+        state = load_checkpoint(last, map_location=device)
+        load_model_state(model, state, last)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        shuffle_gen.set_state(state["shuffle_rng"])
+        history = state["history"]
+        best_val, best_epoch, bad_epochs = state["best_val"], state["best_epoch"], state["bad_epochs"]
+        start_epoch, finished = state["epoch"], state["finished"]
+        log.info("%s: resuming after epoch %d", variant.name, start_epoch)
+
+    train_cpu = _to_device(data.train, torch.device("cpu"))
+    resident = _fits_on(device, sum(t.numel() * t.element_size() for t in train_cpu))
+    train_t = tuple(t.to(device) for t in train_cpu) if resident else train_cpu
+    val_t = _to_device(data.val, device if resident else torch.device("cpu"))
+    loader = SlicingLoader(train_t, cfg.batch_size, shuffle=True, generator=shuffle_gen)
+    masks = FeatureMasks.from_spec(data.spec, device)
+
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return focal_loss(logits.float(), y, w, cfg.gamma)
+
+    bar = _Progress(progress, variant.name, cfg.epochs, len(loader))
+    with bar:
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            if finished:
+                break
+            model.train()
+            t0 = time.perf_counter()
+            running, seen_w, seen_n = 0.0, 0.0, 0
+            bar.start_epoch(epoch)
+            for xb, yb, wb in loader:
+                if not resident:
+                    xb, yb, wb = (t.to(device, non_blocking=True) for t in (xb, yb, wb))
+                optimizer.zero_grad(set_to_none=True)
+                loss = strategy.batch_loss(model, xb, yb, wb, loss_fn, masks)
+                loss.backward()
+                optimizer.step()
+                wsum = float(wb.sum())
+                running += float(loss.detach()) * wsum
+                seen_w += wsum
+                seen_n += len(xb)
+                bar.advance(running / seen_w, seen_n / max(time.perf_counter() - t0, 1e-9))
+            seconds = time.perf_counter() - t0
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            val_loss = evaluate_loss(model, val_t, cfg.gamma, max(cfg.batch_size, 65536), device)
+            for key, value in (("epoch", epoch), ("train_loss", running / seen_w), ("val_loss", val_loss),
+                               ("lr", lr), ("seconds", seconds), ("jets_per_second", len(data.train) / seconds)):
+                history[key].append(value)
+            improved = val_loss < best_val
+            if improved:
+                best_val, best_epoch, bad_epochs = val_loss, epoch, 0
+            else:
+                bad_epochs += 1
+            finished = epoch == cfg.epochs or (cfg.patience is not None and bad_epochs >= cfg.patience)
+            state = {
+                "model": model.describe(),
+                "state_dict": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "shuffle_rng": shuffle_gen.get_state(),
+                "history": history,
+                "epoch": epoch,
+                "best_val": best_val,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad_epochs,
+                "finished": finished,
+                "spec": data.spec.to_dict(),
+                "variant": variant.name,
+            }
+            save_checkpoint(state, epoch_path(ckpt_dir, epoch))
+            if improved:
+                save_checkpoint(state, ckpt_dir / "best.pt")
+            save_checkpoint(state, last)
+            write_json(directory / "history.json", history)
+            bar.end_epoch(epoch, running / seen_w, val_loss, seconds)
+            if on_epoch_end is not None:
+                on_epoch_end(variant.name, epoch, state)
+        stopped_early = cfg.patience is not None and bad_epochs >= cfg.patience and history["epoch"][-1] < cfg.epochs
+
+    best = load_checkpoint(ckpt_dir / "best.pt", map_location=device)
+    load_model_state(model, best, ckpt_dir / "best.pt")
+    model.eval()
+    return VariantResult(variant.name, directory, model, history, best_epoch, stopped_early)
+
+
+class _Progress:
+    """A rich progress bar with loss and throughput; silent when disabled."""
+
+    def __init__(self, enabled: bool, name: str, epochs: int, batches: int) -> None:
+        self.enabled = enabled
+        self.name = name
+        self.epochs = epochs
+        self.batches = batches
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            from hepadv.cli.console import console
+
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4g}"), TextColumn("{task.fields[rate]:,.0f} jets/s"),
+                TimeElapsedColumn(), console=console, transient=True)
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def start_epoch(self, epoch: int) -> None:
+        if self.progress is not None:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task(f"{self.name} epoch {epoch}/{self.epochs}", total=self.batches,
+                                               loss=float("nan"), rate=0.0)
+
+    def advance(self, loss: float, rate: float) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, loss=loss, rate=rate)
+
+    def end_epoch(self, epoch: int, train_loss: float, val_loss: float, seconds: float) -> None:
+        msg = f"{self.name} epoch {epoch}: train loss {train_loss:.5g}, val loss {val_loss:.5g}, {seconds:.1f} s"
+        if self.progress is not None:
+            self.progress.console.print(msg, highlight=False)
+        else:
+            log.info(msg)
