@@ -22,11 +22,11 @@ def kinematic_weights(
     pt_range: tuple[float, float] = (20.0, 900.0),
     eta_range: tuple[float, float] = (-2.5, 2.5),
 ) -> np.ndarray:
-    """Weight = target(bin) / own-flavour density(bin), rescaled to mean 1.
+    """Weight = target(bin) / own-flavour count(bin), rescaled to mean 1.
 
-    Both densities are normalised to unit sum, so every class gets the same total weight and the
-    weighted (pT, eta) distribution of each class equals the target: the average of the per-class
-    densities, or flat. ``none`` returns ones.
+    The target is a unit-sum density (the average of the per-class densities, or flat), so every
+    class gets the same total weight and the weighted (pT, eta) distribution of each class equals
+    the target (up to bins a class does not populate). Mean weight is 1. ``none`` returns ones.
     """
     n = len(labels)
     if target == "none":
@@ -41,7 +41,8 @@ def kinematic_weights(
     density = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     present = totals[:, 0] > 0
     goal = density[present].mean(axis=0) if target == "average" else np.full(n_bins, 1.0 / n_bins)
-    own = density[labels, flat_bin]
-    w = goal[flat_bin] / own
-    w *= n / w.sum()
+    w = goal[flat_bin] / counts[labels, flat_bin]  # per class: sum over its jets = sum of goal over its bins
+    # bins a class does not populate cannot follow the target: rescale so every class has equal total weight
+    class_sum = np.bincount(labels, weights=w, minlength=n_classes)
+    w *= (n / present.sum()) / class_sum[labels]
     return w.astype(np.float32)

@@ -40,11 +40,12 @@ class AdversarialTraining(TrainingDefence):
 
     def batch_loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
                    loss_fn: LossFn, masks: FeatureMasks) -> torch.Tensor:
+        was_training = model.training
         model.eval()  # craft without dropout noise, as at evaluation time
         try:
             x_adv = self.attack.perturb(model, x, y, masks)
         finally:
-            model.train()
+            model.train(was_training)
         loss_adv = loss_fn(model(x_adv), y, w)
         if self.params.mix_alpha is None:
             return loss_adv

@@ -1,0 +1,37 @@
+# Two commands for a fresh machine:  make demo  (the main job)  and  make test  (the test suite).
+# Both create .venv and install what they need. PyTorch is installed first and on its own so that
+# you choose the build: the default pins the CPU wheel; GPU users pass their own, e.g.
+#   make demo TORCH_SPEC="torch==2.13.0" TORCH_INDEX=<the PyTorch wheel index for your CUDA version>
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.hepadv-installed
+
+.PHONY: setup demo test lint benchmark clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml plugins/hepadv-smearing/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e ".[test]" ./plugins/hepadv-smearing
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/hepadv train cards/adv.yaml --overwrite
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/fetch_test_data.py
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+benchmark: setup
+	$(BIN)/python benchmarks/training_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""FGSM and adversarial training: the loss rises, integers and defaults stay, the cap holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hepadv import get_attack
+from hepadv.attacks.base import FeatureMasks
+from hepadv.attacks.fgsm import FGSM
+from hepadv.cards.load import validate_card
+from hepadv.training.loop import build_model_for
+from tests.synthetic import make_prepared
+
+
+@pytest.fixture(scope="module")
+def setup():  # type: ignore[no-untyped-def]
+    data = make_prepared(3000)
+    card = validate_card({"model": {"name": "deepcsv", "params": {"hidden": 32, "layers": 2}}})
+    torch.manual_seed(0)
+    model = build_model_for(card, data)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.as_tensor(data.train.x), torch.as_tensor(data.train.y)
+    for _ in range(100):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    return data, model, torch.as_tensor(data.test.x), torch.as_tensor(data.test.y)
+
+
+def ce(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return torch.nn.functional.cross_entropy(model(x), y).item()
+
+
+def test_fgsm_raises_the_loss(setup) -> None:  # type: ignore[no-untyped-def]
+    data, model, x, y = setup
+    x_adv = FGSM(epsilon=0.1, relative_cap=None)(model, x, y, data.spec)
+    assert ce(model, x_adv, y) > ce(model, x, y) + 0.01
+    bigger = FGSM(epsilon=0.3, relative_cap=None)(model, x, y, data.spec)
+    assert ce(model, bigger, y) > ce(model, x_adv, y)
+
+
+def test_fgsm_leaves_integers_and_defaults(setup) -> None:  # type: ignore[no-untyped-def]
+    data, model, x, y = setup
+    x_adv = FGSM(epsilon=0.1, relative_cap=None)(model, x, y, data.spec)
+    moved = (x_adv != x).numpy()
+    assert not moved[:, data.spec.integer].any()
+    at_default = np.isclose(x.numpy(), data.spec.scaled_defaults, atol=1e-5)
+    assert at_default.any()
+    assert not moved[at_default].any()
+    free = ~at_default & ~data.spec.integer
+    np.testing.assert_allclose(np.abs((x_adv - x).numpy()[free]), 0.1, rtol=1e-5)
+
+
+def test_fgsm_relative_cap_in_original_units(setup) -> None:  # type: ignore[no-untyped-def]
+    data, model, x, y = setup
+    spec = data.spec
+    x_adv = FGSM(epsilon=5.0, relative_cap=0.25)(model, x, y, spec)
+    orig, orig_adv = spec.unscale(x.numpy()), spec.unscale(x_adv.numpy())
+    shift = np.abs(orig_adv - orig)
+    limit = np.minimum(5.0 * spec.std, 0.25 * np.abs(orig))
+    assert (shift <= limit * (1 + 1e-4) + 1e-4).all()
+    assert (shift[:, ~spec.integer] > 0).any()
+
+
+def test_attack_restores_training_mode(setup) -> None:  # type: ignore[no-untyped-def]
+    data, model, x, y = setup
+    model.zero_grad(set_to_none=True)
+    model.train()
+    FGSM()(model, x[:10], y[:10], data.spec)
+    assert model.training
+    model.eval()
+    assert all(p.grad is None for p in model.parameters())  # only d loss / d x was computed
+
+
+def test_fgsm_registered_params_validated() -> None:
+    cls = get_attack("fgsm")
+    assert cls.Params().epsilon == 0.01 and cls.Params().relative_cap == 0.25
+    with pytest.raises(Exception, match="epsilon"):
+        cls(epsilon=-1)
+
+
+def test_adversarial_training_loss_is_loss_on_attacked_batch(setup) -> None:  # type: ignore[no-untyped-def]
+    from hepadv import get_defence
+
+    data, model, x, y = setup
+    defence = get_defence("adversarial_training")(epsilon=0.05)
+    masks = FeatureMasks.from_spec(data.spec, "cpu")
+    w = torch.ones(len(y))
+
+    def loss_fn(logits: torch.Tensor, yy: torch.Tensor, ww: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, yy)
+
+    model.eval()
+    raw = loss_fn(model(x), y, w).item()
+    adv = defence.batch_loss(model, x, y, w, loss_fn, masks).item()
+    assert adv > raw
+    mixed = get_defence("adversarial_training")(epsilon=0.05, mix_alpha=0.5)
+    model.eval()
+    assert mixed.batch_loss(model, x, y, w, loss_fn, masks).item() == pytest.approx((raw + adv) / 2, rel=1e-5)
