@@ -1,0 +1,78 @@
+"""End to end through the CLI and the Python API on small toy jets (the main job, scaled down)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hepadv.cli.main import build_app
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["--set", "dataset.params.n_jets=12000", "--set", "training.epochs=2", "--set", "training.batch_size=1024",
+         "--set", "evaluation.max_jets=2000"]
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(build_app(), list(args))
+
+
+def test_train_and_evaluate_adv_card(tmp_path: Path) -> None:
+    out = tmp_path / "adv"
+    result = run("train", str(REPO / "cards" / "adv.yaml"), *SMALL, "--set", f"output={out}", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "Tagger performance" in result.output
+    assert "adversarial vs nominal under fgsm" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["variants"]) == {"nominal", "adversarial"}
+    for entry in metrics["variants"].values():
+        raw = entry["metrics"]["raw"]
+        assert set(raw) == {"BvsL", "BvsC", "CvsB", "CvsL"}
+        assert 0.5 < raw["BvsL"]["auc"] <= 1.0
+        assert [row["epoch"] for row in entry["per_epoch"]] == [1, 2]
+    plots = {p.name for p in (out / "plots").glob("*.png")}
+    assert {"roc_BvsL.png", "loss.png", "auc_vs_epoch_BvsL_fgsm.png", "susceptibility_BvsL_fgsm.png",
+            "shapes_BvsL_nominal.png"} <= plots
+    assert (out / "card.yaml").read_text() == (REPO / "cards" / "adv.yaml").read_text()
+
+    again = run("evaluate", str(REPO / "cards" / "adv.yaml"), *SMALL, "--set", f"output={out}", "--no-progress")
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "metrics.json").read_text())["variants"]["nominal"]["metrics"] == \
+        metrics["variants"]["nominal"]["metrics"]
+
+
+def test_evaluate_without_training_is_clear(tmp_path: Path) -> None:
+    result = run("evaluate", str(REPO / "cards" / "nominal.yaml"), *SMALL, "--set", f"output={tmp_path / 'none'}")
+    assert result.exit_code == 1
+    assert "no trained model for variant 'nominal'; run hepadv train first" in result.output
+
+
+@pytest.mark.realdata
+def test_pfnano_card_on_real_file_reports_missing_flavours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coffea PFNano sample has only c and light jets: training must refuse with a clear line."""
+    from hepadv.testdata import ensure_test_data
+
+    sample = ensure_test_data() / "pfnano.root"
+    result = run("train", str(REPO / "cards" / "pfnano.yaml"), "--set", f"dataset.params.files=[{sample}]",
+                 "--set", f"output={tmp_path / 'pf'}", "--no-progress")
+    assert result.exit_code == 1, result.output
+    assert "dataset has no jets of class 'b', 'bb'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_root_file_is_one_line(tmp_path: Path) -> None:
+    result = run("train", str(REPO / "cards" / "pfnano.yaml"), "--set", "dataset.params.files=[/nope/x.root]",
+                 "--set", f"output={tmp_path / 'pf'}")
+    assert result.exit_code == 1
+    assert "/nope/x.root" in result.output and "Traceback" not in result.output
+
+
+def test_example_script_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    module = runpy.run_path(str(REPO / "examples" / "compare_nominal_adversarial.py"))
+    results = module["main"](["dataset.params.n_jets=8000", "training.epochs=1", "evaluation.max_jets=1000"])
+    assert set(results["comparison"]["table"]) == {"nominal", "adversarial"}
+    assert (tmp_path / "runs" / "example" / "metrics.json").is_file()
