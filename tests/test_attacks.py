@@ -101,3 +101,12 @@ def test_adversarial_training_loss_is_loss_on_attacked_batch(setup) -> None:  # 
     mixed = get_defence("adversarial_training")(epsilon=0.05, mix_alpha=0.5)
     model.eval()
     assert mixed.batch_loss(model, x, y, w, loss_fn, masks).item() == pytest.approx((raw + adv) / 2, rel=1e-5)
+
+
+def test_minimum_value_of_wide_feature_is_not_mistaken_for_default() -> None:
+    from hepadv.data.base import FeatureSpec
+
+    spec = FeatureSpec(("Jet_pt",), np.array([False]), np.array([19.999]), np.array([120.0]), np.array([150.0]))
+    x = torch.as_tensor(spec.scale(np.array([[19.999], [20.0], [300.0]])))
+    masks = FeatureMasks.from_spec(spec, "cpu")
+    assert masks.movable(x)[:, 0].tolist() == [False, True, True]

@@ -62,6 +62,8 @@ class FeatureMasks:
         self.scaled_defaults = scaled_defaults  # (n_features,)
         self.mean = mean
         self.std = std
+        # defaults sit 0.001 (original units) below the minimum: match within a quarter of that gap
+        self.default_tolerance = (0.25e-3 / std).clamp(min=1e-6, max=1e-5)
 
     @classmethod
     def from_spec(cls, spec: FeatureSpec, device: torch.device | str) -> FeatureMasks:
@@ -72,7 +74,7 @@ class FeatureMasks:
 
     def movable(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_features) bool: continuous features that are not at their default value."""
-        at_default = torch.isclose(x, self.scaled_defaults.expand_as(x), rtol=0.0, atol=1e-5)
+        at_default = (x - self.scaled_defaults).abs() <= self.default_tolerance
         return ~at_default & ~self.integer
 
     def bounded_step(self, x: torch.Tensor, direction: torch.Tensor, epsilon: float,

@@ -222,3 +222,15 @@ def _bounds(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
             if isinstance(meta, getattr(annotated_types, attr.capitalize())):
                 words.append(f"{op} {getattr(meta, attr)}")
     return (" " + " and ".join(words)) if words else ""
+
+
+def resolved_card(card: RunCard) -> dict[str, Any]:
+    """The card as plain data with defaults and validated component params filled in."""
+    data = card.model_dump(mode="json")
+    for _kind, where, spec in card.component_specs():
+        node = data
+        parts = where.split(".")
+        for part in parts:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node["params"] = spec.validated_params.model_dump(mode="json")
+    return data

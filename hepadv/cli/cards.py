@@ -35,22 +35,8 @@ def show(file: Path = typer.Argument(..., help="Card file."), set_: list[str] = 
     import yaml
 
     from hepadv.cards import load_card
+    from hepadv.cards.load import resolved_card
     from hepadv.cli.console import console
 
     card = load_card(file, set_ or [])
     console.print(yaml.safe_dump(resolved_card(card), sort_keys=False), highlight=False, markup=False)
-
-
-def resolved_card(card: object) -> dict:
-    """The card as plain data with defaults and validated component params filled in."""
-    from hepadv.cards.schema import RunCard
-
-    assert isinstance(card, RunCard)
-    data = card.model_dump(mode="json")
-    for _kind, where, spec in card.component_specs():
-        node = data
-        parts = where.split(".")
-        for part in parts:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        node["params"] = spec.validated_params.model_dump(mode="json")
-    return data

@@ -100,7 +100,7 @@ def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, devic
 
 
 def _write_run_files(card: RunCard, out: Path) -> None:
-    from hepadv.cli.cards import resolved_card
+    from hepadv.cards.load import resolved_card
 
     out.mkdir(parents=True, exist_ok=True)
     if card.source is not None and card.source.is_file():
