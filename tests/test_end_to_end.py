@@ -25,7 +25,7 @@ def test_train_and_evaluate_adv_card(tmp_path: Path) -> None:
     result = run("train", str(REPO / "cards" / "adv.yaml"), *SMALL, "--set", f"output={out}", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "Tagger performance" in result.output
-    assert "adversarial vs nominal under fgsm" in result.output
+    assert "adversarial AUC drop / nominal AUC drop under fgsm" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["variants"]) == {"nominal", "adversarial"}
     for entry in metrics["variants"].values():

@@ -47,13 +47,16 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
                           *(_fmt(a) for a in attacked), _fmt(drop, sign=True))
     console.print(table)
     for other, check in results["comparison"]["checks"].items():
-        ok_raw = "[green]yes[/green]" if check["raw_within_0.01"] else "[red]no[/red]"
-        ok_drop = "[green]yes[/green]" if check["drop_at_most_half"] else "[red]no[/red]"
-        ratio = check["drop_ratio_BvsL"]
-        console.print(
-            f"{other} vs nominal under {check['attack']}: raw BvsL AUC difference "
-            f"{check['raw_auc_difference_BvsL']:+.4f} (within 0.01: {ok_raw}); BvsL AUC drop ratio "
-            f"{'n/a' if ratio is None else f'{ratio:.2f}'} (at most half: {ok_drop})", highlight=False)
+        if "raw_auc_difference_BvsL" in check:
+            ok = "[green]yes[/green]" if check["raw_within_0.01"] else "[red]no[/red]"
+            console.print(f"{other} vs nominal: raw BvsL AUC difference {check['raw_auc_difference_BvsL']:+.4f} "
+                          f"(within 0.01: {ok})", highlight=False)
+        parts = []
+        for disc, ratio in check["drop_ratio"].items():
+            mark = "[green]<= 1/2[/green]" if check["drop_at_most_half"][disc] else "[yellow]> 1/2[/yellow]"
+            parts.append(f"{disc} {'n/a' if ratio is None else f'{ratio:.2f}'} {mark}")
+        console.print(f"{other} AUC drop / nominal AUC drop under {check['attack']}: " + ", ".join(parts),
+                      highlight=False)
     console.print(f"metrics: {out / 'metrics.json'}   plots: {out / 'plots'}", highlight=False)
 
 

@@ -107,21 +107,17 @@ def compare(results: dict[str, Any], attacks: list[Attack]) -> dict[str, Any]:
         for attack in attacks:
             table[name][attack.label()] = auc_drop(raw, entry["metrics"][attack.label()])
     checks: dict[str, Any] = {}
-    names = list(table)
-    if "nominal" in table and len(names) > 1 and attacks:
+    if "nominal" in table and len(table) > 1 and attacks:
         label = attacks[0].label()
-        for other in (n for n in names if n != "nominal"):
+        for other in (n for n in table if n != "nominal"):
             nom, adv = table["nominal"][label], table[other][label]
-            if "BvsL" in nom and None not in (nom["BvsL"]["delta"], adv["BvsL"]["delta"]):
-                nom_drop, adv_drop = -nom["BvsL"]["delta"], -adv["BvsL"]["delta"]
-                checks[other] = {
-                    "attack": label,
-                    "raw_auc_difference_BvsL": adv["BvsL"]["raw"] - nom["BvsL"]["raw"],
-                    "drop_ratio_BvsL": adv_drop / nom_drop if nom_drop > 0 else None,
-                }
-                checks[other]["raw_within_0.01"] = abs(checks[other]["raw_auc_difference_BvsL"]) <= 0.01
-                ratio = checks[other]["drop_ratio_BvsL"]
-                checks[other]["drop_at_most_half"] = ratio is not None and ratio <= 0.5
+            ratios = {d: _drop_ratio(nom[d], adv[d]) for d in nom}
+            check: dict[str, Any] = {"attack": label, "drop_ratio": ratios}
+            if "BvsL" in nom and None not in (nom["BvsL"]["raw"], adv["BvsL"]["raw"]):
+                check["raw_auc_difference_BvsL"] = adv["BvsL"]["raw"] - nom["BvsL"]["raw"]
+                check["raw_within_0.01"] = abs(check["raw_auc_difference_BvsL"]) <= 0.01
+            check["drop_at_most_half"] = {d: r is not None and r <= 0.5 for d, r in ratios.items()}
+            checks[other] = check
     return {"table": table, "checks": checks}
 
 
@@ -133,3 +129,10 @@ def _progress(items: list[Any], enabled: bool, label: str) -> Any:
     from hepadv.cli.console import console
 
     return track(items, description=label, console=console, transient=True)
+
+
+def _drop_ratio(nominal: dict[str, Any], other: dict[str, Any]) -> float | None:
+    """AUC drop of ``other`` over the nominal's drop (None when undefined or the nominal does not drop)."""
+    if None in (nominal["delta"], other["delta"]) or nominal["delta"] >= 0:
+        return None
+    return other["delta"] / nominal["delta"]
