@@ -16,7 +16,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml plugins/hepadv-smearing/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e ".[test]" ./plugins/hepadv-smearing
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet ./plugins/hepadv-smearing
 	touch $(STAMP)
 
 demo: setup

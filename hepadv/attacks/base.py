@@ -48,6 +48,11 @@ class Attack(Component):
                 ) -> torch.Tensor:
         raise NotImplementedError
 
+    def short_label(self) -> str:
+        """Legend text, e.g. ``fgsm ε=0.01``."""
+        eps = getattr(self.params, "epsilon", None)
+        return self.name if eps is None else f"{self.name} ε={eps:g}"
+
     def label(self) -> str:
         """Short text for tables and legends, e.g. ``fgsm(epsilon=0.01)``."""
         main = {k: v for k, v in self.params.model_dump().items() if k != "batch_size"}

@@ -70,7 +70,8 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
     y = torch.as_tensor(data.test.y[:n]).to(dev)
     attacks = build_attacks(card)
     torch.manual_seed(card.seed)
-    results: dict[str, Any] = {"n_test_jets": n, "attacks": [a.label() for a in attacks], "variants": {}}
+    results: dict[str, Any] = {"n_test_jets": n, "attacks": [a.label() for a in attacks],
+                               "attack_legends": {a.label(): a.short_label() for a in attacks}, "variants": {}}
     probs_by_variant: dict[str, dict[str, np.ndarray]] = {}
     for variant in card.variants:
         ckpt_dir = out / variant.name / "checkpoints"

@@ -53,6 +53,6 @@ def plot_roc(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if curves:
-            ax.legend(title=title or discriminator_name, loc="lower right", fontsize="small")
+            ax.legend(title=title or discriminator_name, loc="lower right", fontsize="x-small", title_fontsize="small")
         add_label(ax)
         return savefig(fig, path)

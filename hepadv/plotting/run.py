@@ -19,10 +19,11 @@ def plot_run(results: dict[str, Any], probs: dict[str, dict[str, np.ndarray]], l
              discriminators: list[str]) -> list[Path]:
     """Write the run's plots into ``out``; ``probs[variant][raw|attack label]`` are test-set probabilities."""
     written: list[Path] = []
+    legend = {"raw": "raw", **results.get("attack_legends", {})}
     rocs = {v: {key: discriminator_rocs(p, labels, names=discriminators) for key, p in by_key.items()}
             for v, by_key in probs.items()}
     for disc in discriminators:
-        curves = {f"{v} {key}": r[disc] for v, by_key in rocs.items() for key, r in by_key.items()
+        curves = {f"{v} {legend.get(key, key)}": r[disc] for v, by_key in rocs.items() for key, r in by_key.items()
                   if r[disc] is not None}
         if curves:
             written.append(plot_roc(curves, disc, out / f"roc_{disc}.png"))
@@ -42,6 +43,7 @@ def plot_run(results: dict[str, Any], probs: dict[str, dict[str, np.ndarray]], l
                     series[v] = {"epoch": [r["epoch"] for r in rows], "raw": [r["raw"][disc] for r in rows],
                                  "attacked": [r[attack][disc] for r in rows], "filled": v != "nominal"}
             if series:
-                written.append(plot_auc_vs_epoch(series, disc, attack, out / f"auc_vs_epoch_{disc}_{slug}.png"))
-                written.append(plot_susceptibility(series, out / f"susceptibility_{disc}_{slug}.png", disc, attack))
+                short = legend.get(attack, attack)
+                written.append(plot_auc_vs_epoch(series, disc, short, out / f"auc_vs_epoch_{disc}_{slug}.png"))
+                written.append(plot_susceptibility(series, out / f"susceptibility_{disc}_{slug}.png", disc, short))
     return written
