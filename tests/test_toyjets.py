@@ -9,21 +9,19 @@ import pytest
 from pydantic import ValidationError
 
 from hepadv.data.base import DEEPCSV_CLASSES, RawJets
-from hepadv.data.deepcsv_features import FEATURES, INTEGER_FEATURES, N_ETAREL, N_TRACKS, TRACK_PROPERTIES
+from hepadv.data.deepcsv_features import (
+    FEATURES,
+    INTEGER_FEATURES,
+    N_ETAREL,
+    N_TRACKS,
+    SV_FEATURES,
+    TRACK_PROPERTIES,
+)
 from hepadv.data.toyjets import ToyJets, generate_toyjets
 
 N = 20_000
 COL = {name: j for j, name in enumerate(FEATURES)}
-SV = (
-    "Jet_DeepCSV_flightDistance2dVal",
-    "Jet_DeepCSV_flightDistance2dSig",
-    "Jet_DeepCSV_flightDistance3dVal",
-    "Jet_DeepCSV_flightDistance3dSig",
-    "Jet_DeepCSV_vertexEnergyRatio",
-    "Jet_DeepCSV_vertexJetDeltaR",
-    "Jet_DeepCSV_vertexMass",
-    "Jet_DeepCSV_vertexNTracks",
-)
+SV = SV_FEATURES
 
 
 @pytest.fixture(scope="module")
