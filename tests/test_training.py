@@ -95,7 +95,7 @@ def test_existing_run_needs_resume_or_overwrite(tmp_path: Path, prepared) -> Non
     train(card, data=prepared, progress=False)
     with pytest.raises(HepadvError, match="already holds checkpoints; pass --resume"):
         train(card, data=prepared, progress=False)
-    train(card, data=prepared, progress=False, overwrite=True)
+    train(card, data=prepared, progress=True, overwrite=True)  # the rich progress path too
 
 
 class Interrupt(Exception):
