@@ -125,15 +125,16 @@ def evaluate_loss(model: Model, tensors: tuple[torch.Tensor, ...], gamma: float,
     x, y, w = tensors
     was_training = model.training
     model.eval()
-    total, weight = 0.0, 0.0
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    weight = torch.zeros((), dtype=torch.float64, device=device)
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             xb, yb, wb = (t[i : i + batch_size].to(device) for t in (x, y, w))
-            wsum = float(wb.sum())
-            total += float(focal_loss(model(xb), yb, wb, gamma)) * wsum
+            wsum = wb.sum()
+            total += focal_loss(model(xb), yb, wb, gamma) * wsum
             weight += wsum
     model.train(was_training)
-    return total / weight if weight else math.nan
+    return float(total / weight) if float(weight) else math.nan
 
 
 def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, directory: Path,
@@ -164,6 +165,8 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
+        if device.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         shuffle_gen.set_state(state["shuffle_rng"])
         history = state["history"]
         best_val, best_epoch, bad_epochs = state["best_val"], state["best_epoch"], state["bad_epochs"]
@@ -187,25 +190,29 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
                 break
             model.train()
             t0 = time.perf_counter()
-            running, seen_w, seen_n = 0.0, 0.0, 0
+            running = torch.zeros((), device=device)  # accumulated on the device: no sync per batch
+            seen_w = torch.zeros((), device=device)
+            seen_n = 0
             bar.start_epoch(epoch)
-            for xb, yb, wb in loader:
+            for i, (xb, yb, wb) in enumerate(loader):
                 if not resident:
                     xb, yb, wb = (t.to(device, non_blocking=True) for t in (xb, yb, wb))
                 optimizer.zero_grad(set_to_none=True)
                 loss = strategy.batch_loss(model, xb, yb, wb, loss_fn, masks)
                 loss.backward()
                 optimizer.step()
-                wsum = float(wb.sum())
-                running += float(loss.detach()) * wsum
+                wsum = wb.sum()
+                running += loss.detach() * wsum
                 seen_w += wsum
                 seen_n += len(xb)
-                bar.advance(running / seen_w, seen_n / max(time.perf_counter() - t0, 1e-9))
+                show = bar.enabled and (i % 16 == 0 or i == len(loader) - 1)
+                bar.advance(float(running / seen_w) if show else None, seen_n / max(time.perf_counter() - t0, 1e-9))
+            train_loss = float(running / seen_w)
             seconds = time.perf_counter() - t0
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             val_loss = evaluate_loss(model, val_t, cfg.gamma, max(cfg.batch_size, 65536), device)
-            for key, value in (("epoch", epoch), ("train_loss", running / seen_w), ("val_loss", val_loss),
+            for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
                                ("lr", lr), ("seconds", seconds), ("jets_per_second", len(data.train) / seconds)):
                 history[key].append(value)
             improved = val_loss < best_val
@@ -220,6 +227,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
                 "shuffle_rng": shuffle_gen.get_state(),
                 "history": history,
                 "epoch": epoch,
@@ -235,7 +243,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
                 save_checkpoint(state, ckpt_dir / "best.pt")
             save_checkpoint(state, last)
             write_json(directory / "history.json", history)
-            bar.end_epoch(epoch, running / seen_w, val_loss, seconds)
+            bar.end_epoch(epoch, train_loss, val_loss, seconds)
             if on_epoch_end is not None:
                 on_epoch_end(variant.name, epoch, state)
         stopped_early = cfg.patience is not None and bad_epochs >= cfg.patience and history["epoch"][-1] < cfg.epochs
@@ -281,9 +289,11 @@ class _Progress:
             self.task = self.progress.add_task(f"{self.name} epoch {epoch}/{self.epochs}", total=self.batches,
                                                loss=float("nan"), rate=0.0)
 
-    def advance(self, loss: float, rate: float) -> None:
+    def advance(self, loss: float | None, rate: float) -> None:
+        """One batch done; ``loss`` None keeps the shown value (reading it would sync a GPU)."""
         if self.progress is not None:
-            self.progress.update(self.task, advance=1, loss=loss, rate=rate)
+            fields = {"rate": rate} if loss is None else {"rate": rate, "loss": loss}
+            self.progress.update(self.task, advance=1, **fields)
 
     def end_epoch(self, epoch: int, train_loss: float, val_loss: float, seconds: float) -> None:
         msg = f"{self.name} epoch {epoch}: train loss {train_loss:.5g}, val loss {val_loss:.5g}, {seconds:.1f} s"
