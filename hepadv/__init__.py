@@ -26,9 +26,9 @@ __all__ = [
 
 
 def _get(kind: str, name: str) -> Any:
-    from hepadv.registry.manager import get_registry
+    from hepadv.registry.manager import lookup
 
-    return get_registry(kind).get(name)
+    return lookup(kind, name)
 
 
 def get_dataset(name: str) -> Any:

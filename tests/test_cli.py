@@ -117,3 +117,19 @@ def test_usage_error_exit_2() -> None:
 def test_bad_override_is_one_line() -> None:
     line = one_line_error(invoke("cards", "validate", str(REPO / "cards" / "adv.yaml"), "--set", "training"))
     assert "expected KEY=VALUE" in line
+
+
+def test_card_naming_component_of_broken_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin failing at import: other commands work; a card needing it gets one line naming the cause."""
+    from tests.test_registry import _fake_distribution
+
+    _fake_distribution(tmp_path, "raise ImportError('needs libfoo')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("HEPADV_LOAD_PLUGINS", "broken")
+    manager.reset()
+    assert invoke("plugins").exit_code == 0
+    card = tmp_path / "card.yaml"
+    card.write_text("evaluation:\n  attacks:\n    - name: flip\n")
+    line = one_line_error(invoke("cards", "validate", str(card)))
+    assert "unknown attack 'flip'" in line
+    assert "plugin 'broken' failed to load (ImportError: needs libfoo)" in line

@@ -80,11 +80,11 @@ def validate_card(
 
 
 def _validate_components(card: RunCard, label: str, base_dir: Path | None) -> None:
-    from hepadv.registry.manager import get_registry
+    from hepadv.registry.manager import lookup
 
     for kind, where, spec in card.component_specs():
         try:
-            cls = get_registry(kind).get(spec.name)
+            cls = lookup(kind, spec.name)
         except UnknownComponentError as exc:
             raise CardError(f"{label}: {where}.name: {exc}") from None
         try:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pluggy
 
-from hepadv.errors import RegistryError
+from hepadv.errors import RegistryError, UnknownComponentError
 from hepadv.registry import hookspecs
 from hepadv.registry.components import Registry
 
@@ -168,6 +168,16 @@ def get_registry(kind: str) -> Registry[Any]:
     if kind not in COMPONENT_KINDS:
         raise KeyError(f"no component kind {kind!r}; kinds: {', '.join(COMPONENT_KINDS)}")
     return _registries()[kind]
+
+
+def lookup(kind: str, name: str) -> Any:
+    """The component ``name`` of ``kind``; an unknown name also mentions plugins that failed to load."""
+    registry = get_registry(kind)
+    if name in registry:
+        return registry.get(name)
+    failed = [i for i in _get_state().infos.values() if i.error]
+    hint = "; ".join(f"plugin {i.name!r} failed to load ({i.error})" for i in failed)
+    raise UnknownComponentError(registry.unknown_message(name) + (f"; note: {hint}" if hint else ""))
 
 
 def _registries() -> dict[str, Registry[Any]]:
