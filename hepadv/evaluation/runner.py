@@ -5,7 +5,6 @@ Writes ``metrics.json`` and the plots into the run directory and returns the sam
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,6 @@ from hepadv.io import write_json
 from hepadv.models.base import Model
 from hepadv.training.checkpoint import epoch_checkpoints, load_checkpoint, load_model_state
 from hepadv.training.device import resolve_device
-
-log = logging.getLogger("hepadv.evaluation")
 
 
 def build_attacks(card: RunCard) -> list[Attack]:
@@ -85,10 +82,13 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
                                  "history": state["history"], "per_epoch": []}
         if ev.every_epoch:
             for epoch, path in _progress(epoch_checkpoints(ckpt_dir), progress, f"evaluating {variant.name}"):
-                _load_into(model, path, dev)
-                res = evaluate_model(model, x, y, data, attacks, ev.discriminators, ev.batch_size)
+                if epoch == state["best_epoch"]:
+                    metrics = best["metrics"]  # already evaluated above
+                else:
+                    _load_into(model, path, dev)
+                    metrics = evaluate_model(model, x, y, data, attacks, ev.discriminators, ev.batch_size)["metrics"]
                 entry["per_epoch"].append({"epoch": epoch, **{
-                    key: {d: m["auc"] for d, m in met.items()} for key, met in res["metrics"].items()}})
+                    key: {d: m["auc"] for d, m in met.items()} for key, met in metrics.items()}})
         results["variants"][variant.name] = entry
     results["comparison"] = compare(results, attacks)
     write_json(out / "metrics.json", results)
