@@ -5,20 +5,35 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+@contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp", mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on any error it is removed.
+
+    ``suffix`` lets writers that pick the format from the name (numpy, matplotlib, uproot) see the
+    right extension; ``mode`` sets permissions (mkstemp creates 0600 files).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        yield tmp
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from hepadv.errors import DataError
+from hepadv.io import atomic_path
 from hepadv.paths import cache_dir
 
 log = logging.getLogger("hepadv.data")
@@ -174,16 +175,11 @@ def _extract(tarball: Path, names: Iterable[str], dest: Path) -> None:
 
 def _write_checked(src: IO[bytes], dest: Path, name: str) -> None:
     h = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    # 0644: mkstemp makes 0600 and the cache may be shared; a bad hash raises before the rename
+    with atomic_path(dest / name, suffix=".part", mode=0o644) as tmp:
+        with tmp.open("wb") as out:
             for block in iter(lambda: src.read(_CHUNK), b""):
                 h.update(block)
                 out.write(block)
         if h.hexdigest() != SAMPLES[name]:
             raise DataError(f"{name} in {SDIST_NAME} has sha256 {h.hexdigest()}, expected {SAMPLES[name]}")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache may be shared
-        os.replace(tmp, dest / name)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from hepadv.cards.schema import PreprocessSection
 from hepadv.data.base import FeatureSpec, RawJets
 from hepadv.data.weights import kinematic_weights
 from hepadv.errors import DataError
+from hepadv.io import atomic_path
 
 log = logging.getLogger("hepadv.data")
 DEFAULT_OFFSET = 0.001
@@ -128,15 +127,8 @@ def _write(path: Path, data: PreparedData) -> None:
         s: Split = getattr(data, name)
         for field in ("x", "y", "w", "pt", "eta"):
             arrays[f"{name}_{field}"] = getattr(s, field)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _read(path: Path) -> PreparedData:

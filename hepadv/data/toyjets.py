@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import zipfile
 from pathlib import Path
 from typing import ClassVar
@@ -49,6 +48,7 @@ from hepadv.data.deepcsv_features import (
     PLACEHOLDER,
     mark_missing,
 )
+from hepadv.io import atomic_path
 from hepadv.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -488,14 +488,8 @@ class ToyJets(Dataset):
                 log.warning("toyjets cache %s is unreadable (%s); regenerating", path, err)
         jets = generate_toyjets(p.n_jets, p.seed, p.fractions, p.difficulty)
         if p.cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
-            try:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, features=jets.features, labels=jets.labels)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            with atomic_path(path, suffix=".npz") as tmp:
+                np.savez(tmp, features=jets.features, labels=jets.labels)
         return jets
 
 

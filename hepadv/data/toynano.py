@@ -8,14 +8,13 @@ Written as a TTree (``mktree`` + ``extend``), as real NanoAOD is; missing values
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hepadv.data.base import RawJets
 from hepadv.data.deepcsv_features import FEATURES, PLACEHOLDER
+from hepadv.io import atomic_path
 
 #: PFNano stores these as int32; every other Jet_DeepCSV_* input is float32.
 INT_BRANCHES = frozenset(
@@ -56,15 +55,7 @@ def write_pfnano(path: Path, jets: RawJets, jets_per_event: int = 4, run: int = 
         "Jet": jet,
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".root")
-    os.close(fd)
-    try:
-        with uproot.recreate(tmp) as f:
-            tree = f.mktree("Events", {k: v.type if k == "Jet" else v.dtype for k, v in branches.items()})
-            tree.extend(branches)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, suffix=".root") as tmp, uproot.recreate(tmp) as f:
+        tree = f.mktree("Events", {k: v.type if k == "Jet" else v.dtype for k, v in branches.items()})
+        tree.extend(branches)
     return path

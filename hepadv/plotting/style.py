@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ import matplotlib.style
 import mplhep
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from hepadv.io import atomic_path
 
 #: mplhep's CMS rcParams, used as the base look of every hepadv plot.
 STYLE: dict[str, Any] = dict(mplhep.style.CMS)
@@ -78,16 +79,9 @@ def savefig(fig: Figure, path: str | os.PathLike[str], close: bool = True, **kwa
     file behind. The temporary file keeps the suffix so matplotlib picks the same format.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
     try:
-        fig.savefig(tmp_name, format=path.suffix.lstrip(".") or None, **kwargs)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+        with atomic_path(path, suffix=path.suffix) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".") or None, **kwargs)
     finally:
         if close:
             _close(fig)
