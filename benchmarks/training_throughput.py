@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--jets", type=int, default=300_000)
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     device = resolve_device(args.device)
     raw = generate_toyjets(int(args.jets / 0.72) + 1, 1, (0.30, 0.05, 0.20, 0.45), 1.0)
@@ -67,9 +67,12 @@ def main() -> None:
     rows = []
     for label, strategy in (("nominal", TrainingStrategy()), ("adversarial (FGSM 0.01)", AdversarialTraining())):
         timed_epoch(model, strategy, presliced[:5], masks, device)  # warm-up
-        pure = min(timed_epoch(model, strategy, presliced, masks, device) for _ in range(args.repeats))
-        loader = min(timed_epoch(model, strategy, SlicingLoader(tensors, args.batch, True, gen), masks, device)
-                     for _ in range(args.repeats))
+        pure_times, loader_times = [], []
+        for _ in range(args.repeats):  # interleaved, so a slow spell of the machine hits both alike
+            pure_times.append(timed_epoch(model, strategy, presliced, masks, device))
+            loader_times.append(timed_epoch(model, strategy, SlicingLoader(tensors, args.batch, True, gen), masks,
+                                            device))
+        pure, loader = min(pure_times), min(loader_times)
         rows.append((label, n / loader, loader, pure, loader / pure))
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"{n:,} training jets, batch {args.batch}")
