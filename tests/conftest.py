@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from hepadv.registry import manager
 
@@ -29,3 +30,24 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> object:
     yield
     manager._extra_plugins.clear()
     manager.reset()
+
+
+@pytest.fixture(scope="session")
+def small_tagger():  # type: ignore[no-untyped-def]
+    """A small MLP trained on synthetic jets, and the test split: the target of the attack tests."""
+    from hepadv.cards.load import validate_card
+    from hepadv.training.loop import build_model_for
+    from tests.synthetic import make_prepared
+
+    data = make_prepared(3000)
+    card = validate_card({"model": {"name": "deepcsv", "params": {"hidden": 32, "layers": 2}}})
+    torch.manual_seed(0)
+    model = build_model_for(card, data)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.as_tensor(data.train.x), torch.as_tensor(data.train.y)
+    for _ in range(100):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    return data, model, torch.as_tensor(data.test.x), torch.as_tensor(data.test.y)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from hepadv.cards.schema import PreprocessSection
 from hepadv.data.base import RawJets
@@ -28,3 +29,9 @@ def make_raw(n: int = 4000, seed: int = 0) -> RawJets:
 
 def make_prepared(n: int = 4000, seed: int = 0) -> PreparedData:
     return prepare(make_raw(n, seed), PreprocessSection(pt_bins=5, eta_bins=5, cache=False))
+
+
+def mean_ce(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean cross entropy without gradients: the quantity attacks must raise."""
+    with torch.no_grad():
+        return torch.nn.functional.cross_entropy(model(x), y).item()

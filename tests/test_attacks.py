@@ -9,42 +9,19 @@ import torch
 from hepadv import get_attack
 from hepadv.attacks.base import FeatureMasks
 from hepadv.attacks.fgsm import FGSM
-from hepadv.cards.load import validate_card
-from hepadv.training.loop import build_model_for
-from tests.synthetic import make_prepared
+from tests.synthetic import mean_ce
 
 
-@pytest.fixture(scope="module")
-def setup():  # type: ignore[no-untyped-def]
-    data = make_prepared(3000)
-    card = validate_card({"model": {"name": "deepcsv", "params": {"hidden": 32, "layers": 2}}})
-    torch.manual_seed(0)
-    model = build_model_for(card, data)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    x, y = torch.as_tensor(data.train.x), torch.as_tensor(data.train.y)
-    for _ in range(100):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    model.eval()
-    return data, model, torch.as_tensor(data.test.x), torch.as_tensor(data.test.y)
-
-
-def ce(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return torch.nn.functional.cross_entropy(model(x), y).item()
-
-
-def test_fgsm_raises_the_loss(setup) -> None:  # type: ignore[no-untyped-def]
-    data, model, x, y = setup
+def test_fgsm_raises_the_loss(small_tagger) -> None:  # type: ignore[no-untyped-def]
+    data, model, x, y = small_tagger
     x_adv = FGSM(epsilon=0.1, relative_cap=None)(model, x, y, data.spec)
-    assert ce(model, x_adv, y) > ce(model, x, y) + 0.01
+    assert mean_ce(model, x_adv, y) > mean_ce(model, x, y) + 0.01
     bigger = FGSM(epsilon=0.3, relative_cap=None)(model, x, y, data.spec)
-    assert ce(model, bigger, y) > ce(model, x_adv, y)
+    assert mean_ce(model, bigger, y) > mean_ce(model, x_adv, y)
 
 
-def test_fgsm_leaves_integers_and_defaults(setup) -> None:  # type: ignore[no-untyped-def]
-    data, model, x, y = setup
+def test_fgsm_leaves_integers_and_defaults(small_tagger) -> None:  # type: ignore[no-untyped-def]
+    data, model, x, y = small_tagger
     x_adv = FGSM(epsilon=0.1, relative_cap=None)(model, x, y, data.spec)
     moved = (x_adv != x).numpy()
     assert not moved[:, data.spec.integer].any()
@@ -55,8 +32,8 @@ def test_fgsm_leaves_integers_and_defaults(setup) -> None:  # type: ignore[no-un
     np.testing.assert_allclose(np.abs((x_adv - x).numpy()[free]), 0.1, rtol=1e-5)
 
 
-def test_fgsm_relative_cap_in_original_units(setup) -> None:  # type: ignore[no-untyped-def]
-    data, model, x, y = setup
+def test_fgsm_relative_cap_in_original_units(small_tagger) -> None:  # type: ignore[no-untyped-def]
+    data, model, x, y = small_tagger
     spec = data.spec
     x_adv = FGSM(epsilon=5.0, relative_cap=0.25)(model, x, y, spec)
     orig, orig_adv = spec.unscale(x.numpy()), spec.unscale(x_adv.numpy())
@@ -66,8 +43,8 @@ def test_fgsm_relative_cap_in_original_units(setup) -> None:  # type: ignore[no-
     assert (shift[:, ~spec.integer] > 0).any()
 
 
-def test_attack_restores_training_mode(setup) -> None:  # type: ignore[no-untyped-def]
-    data, model, x, y = setup
+def test_attack_restores_training_mode(small_tagger) -> None:  # type: ignore[no-untyped-def]
+    data, model, x, y = small_tagger
     model.zero_grad(set_to_none=True)
     model.train()
     FGSM()(model, x[:10], y[:10], data.spec)
@@ -83,10 +60,10 @@ def test_fgsm_registered_params_validated() -> None:
         cls(epsilon=-1)
 
 
-def test_adversarial_training_loss_is_loss_on_attacked_batch(setup) -> None:  # type: ignore[no-untyped-def]
+def test_adversarial_training_loss_is_loss_on_attacked_batch(small_tagger) -> None:  # type: ignore[no-untyped-def]
     from hepadv import get_defence
 
-    data, model, x, y = setup
+    data, model, x, y = small_tagger
     defence = get_defence("adversarial_training")(epsilon=0.05)
     masks = FeatureMasks.from_spec(data.spec, "cpu")
     w = torch.ones(len(y))

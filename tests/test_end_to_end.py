@@ -76,3 +76,18 @@ def test_example_script_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     results = module["main"](["dataset.params.n_jets=8000", "training.epochs=1", "evaluation.max_jets=1000"])
     assert set(results["comparison"]["table"]) == {"nominal", "adversarial"}
     assert (tmp_path / "runs" / "example" / "metrics.json").is_file()
+
+
+def test_pgd_card_trains_pgd_variant_and_evaluates_both_attacks(tmp_path: Path) -> None:
+    out = tmp_path / "pgd"
+    result = run("train", str(REPO / "cards" / "adv_pgd.yaml"), *SMALL, "--set", f"output={out}", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "adversarial_pgd AUC drop / nominal AUC drop under fgsm" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["variants"]) == {"nominal", "adversarial", "adversarial_pgd"}
+    fgsm, pgd = metrics["attacks"]
+    assert fgsm.startswith("fgsm(") and pgd.startswith("pgd(")
+    for entry in metrics["variants"].values():
+        m = entry["metrics"]
+        assert m[pgd]["BvsL"]["auc"] <= m["raw"]["BvsL"]["auc"]
+        assert all(pgd in row for row in entry["per_epoch"])

@@ -28,12 +28,12 @@ class _DummyPlugin:
 
 
 def test_builtins_register_through_hooks() -> None:
-    assert hepadv.get_attack("fgsm").name == "fgsm"
+    assert hepadv.get_attack("fgsm").name == "fgsm" and hepadv.get_attack("pgd").name == "pgd"
     assert hepadv.get_model("deepcsv").name == "deepcsv"
     assert {"toyjets", "pfnano", "arrays"} <= set(get_registry("dataset").names())
     assert "adversarial_training" in get_registry("defence")
     builtin = {i.name: i for i in plugin_infos() if i.source == "built-in"}
-    assert builtin["hepadv.attacks"].components == {"attack": ["fgsm"]}
+    assert builtin["hepadv.attacks"].components == {"attack": ["fgsm", "pgd"]}
 
 
 def test_unknown_name_lists_valid_and_suggests() -> None:

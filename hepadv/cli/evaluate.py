@@ -36,8 +36,14 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
     from hepadv.cli.console import console
 
     table = Table(title=f"Tagger performance on {results['n_test_jets']:,} test jets")
-    for col in ("variant", "discriminator", "AUC raw", "eff @1% mistag", *results["attacks"], "AUC drop"):
-        table.add_column(col, justify="right" if col not in ("variant", "discriminator") else "left")
+    legends = results.get("attack_legends", {})
+    attack_cols = [f"AUC {legends.get(a, a)}" for a in results["attacks"]]
+    drop_col = f"drop {legends.get(results['attacks'][0], '')}" if results["attacks"] else "AUC drop"
+    width = max(len("variant"), *(len(v) for v in results["variants"]))
+    table.add_column("variant", no_wrap=True, min_width=width)  # never cut: variants may share a prefix
+    table.add_column("disc.", no_wrap=True)
+    for col in ("AUC raw", "eff @1% mistag", *attack_cols, drop_col):
+        table.add_column(col, justify="right")
     for name, entry in results["variants"].items():
         raw = entry["metrics"]["raw"]
         for disc, m in raw.items():
