@@ -91,3 +91,25 @@ def test_pgd_card_trains_pgd_variant_and_evaluates_both_attacks(tmp_path: Path) 
         m = entry["metrics"]
         assert m[pgd]["BvsL"]["auc"] <= m["raw"]["BvsL"]["auc"]
         assert all(pgd in row for row in entry["per_epoch"])
+
+
+def test_noise_and_shifts_evaluate_with_distinct_plots(tmp_path: Path) -> None:
+    out = tmp_path / "nom"
+    card = str(REPO / "cards" / "nominal.yaml")
+    assert run("train", card, *SMALL, "--set", f"output={out}", "--no-progress").exit_code == 0
+    attacks = ("evaluation.attacks=[{name: gaussian_noise, params: {sigma: 0.05}}, "
+               "{name: systematic_shift, params: {direction: up}}, "
+               "{name: systematic_shift, params: {direction: down}}]")
+    result = run("evaluate", card, *SMALL, "--set", f"output={out}", "--set", attacks, "--no-progress")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [a.split("(")[0] for a in metrics["attacks"]] == ["gaussian_noise", "systematic_shift", "systematic_shift"]
+    m = metrics["variants"]["nominal"]["metrics"]
+    up, down = metrics["attacks"][1:]
+    assert m[up]["BvsL"]["auc"] != m[down]["BvsL"]["auc"]
+    plots = {p.name for p in (out / "plots").glob("auc_vs_epoch_BvsL_*.png")}
+    assert {"auc_vs_epoch_BvsL_gaussian_noise.png", "auc_vs_epoch_BvsL_systematic_shift_1.png",
+            "auc_vs_epoch_BvsL_systematic_shift_2.png"} <= plots
+    bad = run("evaluate", card, *SMALL, "--set", f"output={out}", "--no-progress",
+              "--set", "evaluation.attacks=[{name: systematic_shift, params: {factors: {nope: 2}}}]")
+    assert bad.exit_code == 1 and "'nope' matches no input feature" in bad.output and "Traceback" not in bad.output

@@ -33,7 +33,7 @@ def test_builtins_register_through_hooks() -> None:
     assert {"toyjets", "pfnano", "arrays"} <= set(get_registry("dataset").names())
     assert "adversarial_training" in get_registry("defence")
     builtin = {i.name: i for i in plugin_infos() if i.source == "built-in"}
-    assert builtin["hepadv.attacks"].components == {"attack": ["fgsm", "pgd"]}
+    assert builtin["hepadv.attacks"].components == {"attack": ["fgsm", "gaussian_noise", "pgd", "systematic_shift"]}
 
 
 def test_unknown_name_lists_valid_and_suggests() -> None:

@@ -62,7 +62,9 @@ class Attack(Component):
 class FeatureMasks:
     """Tensors derived once per call from the FeatureSpec: what may move, and by how much."""
 
-    def __init__(self, integer: torch.Tensor, scaled_defaults: torch.Tensor, mean: torch.Tensor, std: torch.Tensor):
+    def __init__(self, integer: torch.Tensor, scaled_defaults: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                 names: tuple[str, ...] = ()):
+        self.names = names  # feature names, for attacks configured per feature
         self.integer = integer  # (n_features,) bool
         self.scaled_defaults = scaled_defaults  # (n_features,)
         self.mean = mean
@@ -75,20 +77,24 @@ class FeatureMasks:
         def t(a: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
             return torch.as_tensor(a, dtype=dtype, device=device)
 
-        return cls(t(spec.integer, torch.bool), t(spec.scaled_defaults), t(spec.mean), t(spec.std))
+        return cls(t(spec.integer, torch.bool), t(spec.scaled_defaults), t(spec.mean), t(spec.std), tuple(spec.names))
 
     def movable(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_features) bool: continuous features that are not at their default value."""
         at_default = (x - self.scaled_defaults).abs() <= self.default_tolerance
         return ~at_default & ~self.integer
 
-    def bounded_step(self, x: torch.Tensor, direction: torch.Tensor, epsilon: float,
+    def bounded_step(self, x: torch.Tensor, direction: torch.Tensor, epsilon: float | torch.Tensor,
                      relative_cap: float | None) -> torch.Tensor:
         """Scaled-space step ``epsilon * direction`` on movable features, capped in original units (eq. 4).
 
-        With the cap, |shift in original units| <= min(epsilon * std, relative_cap * |x_original|).
+        ``epsilon`` is a number or a tensor broadcastable to x (per feature or per value, >= 0). With the
+        cap, |shift in original units| <= min(epsilon * std, relative_cap * |x_original|).
         """
-        size = torch.full_like(x, float(epsilon))
+        if isinstance(epsilon, torch.Tensor):
+            size = epsilon.to(x.dtype).expand_as(x)
+        else:
+            size = torch.full_like(x, float(epsilon))
         if relative_cap is not None:
             x_orig = x * self.std + self.mean
             size = torch.minimum(size, relative_cap * x_orig.abs() / self.std)

@@ -37,13 +37,14 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
 
     table = Table(title=f"Tagger performance on {results['n_test_jets']:,} test jets")
     legends = results.get("attack_legends", {})
-    attack_cols = [f"AUC {legends.get(a, a)}" for a in results["attacks"]]
-    drop_col = f"drop {legends.get(results['attacks'][0], '')}" if results["attacks"] else "AUC drop"
-    width = max(len("variant"), *(len(v) for v in results["variants"]))
-    table.add_column("variant", no_wrap=True, min_width=width)  # never cut: variants may share a prefix
-    table.add_column("disc.", no_wrap=True)
-    for col in ("AUC raw", "eff @1% mistag", *attack_cols, drop_col):
-        table.add_column(col, justify="right")
+    first = legends.get(results["attacks"][0], "") if results["attacks"] else ""
+    headers = ["variant", "disc.", "AUC\nraw", "eff @1%\nmistag",
+               *(f"AUC\n{legends.get(a, a)}" for a in results["attacks"]), f"drop\n{first}"]
+    cells = [list(results["variants"]), ["BvsL"], ["0.0000"]]
+    widths = [max(len(line) for text in [h, *(cells[i] if i < len(cells) else ["-0.0000"])]
+                  for line in text.split("\n")) for i, h in enumerate(headers)]
+    for i, (header, w) in enumerate(zip(headers, widths, strict=True)):  # never cut: numbers matter
+        table.add_column(header, justify="left" if i < 2 else "right", no_wrap=True, min_width=w)
     for name, entry in results["variants"].items():
         raw = entry["metrics"]["raw"]
         for disc, m in raw.items():
@@ -51,7 +52,8 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
             drop = attacked[0] - m["auc"] if attacked and None not in (attacked[0], m["auc"]) else None
             table.add_row(name, disc, _fmt(m["auc"]), _fmt(m["eff_at_mistag"]["medium"], 3),
                           *(_fmt(a) for a in attacked), _fmt(drop, sign=True))
-    console.print(table)
+    # wider than the terminal rather than truncated: with many attacks every number still shows
+    console.print(table, width=max(console.width, sum(widths) + 3 * len(widths) + 1), crop=False)
     for other, check in results["comparison"]["checks"].items():
         if "raw_auc_difference_BvsL" in check:
             ok = "[green]yes[/green]" if check["raw_within_0.01"] else "[red]no[/red]"

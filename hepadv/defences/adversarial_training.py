@@ -18,7 +18,8 @@ class AdversarialTraining(TrainingDefence):
     With ``mix_alpha`` = a the loss is a J(x) + (1 - a) J(x_adv) (thesis eq. 5.1); without it the
     model never sees raw inputs (the paper's setting). Integer features and defaults stay untouched.
     The attack is any registered per-event attack: ``fgsm``, or ``pgd`` for PGD training (its ``steps``,
-    ``step_size``, ``random_start`` in ``attack_params``), at about (steps + 1) x the nominal epoch time.
+    ``step_size``, ``random_start`` in ``attack_params``), at about (steps + 1) x the nominal epoch time,
+    or ``gaussian_noise`` for noise augmentation. ``epsilon`` and ``relative_cap`` go to attacks that have them.
     """
 
     name: ClassVar[str] = "adversarial_training"
@@ -36,11 +37,11 @@ class AdversarialTraining(TrainingDefence):
 
         p = self.params
         attack_cls = get_attack(p.attack)
+        fields = attack_cls.Params.model_fields
+        shared = {k: v for k, v in (("epsilon", p.epsilon), ("relative_cap", p.relative_cap)) if k in fields}
         # random draws inside an attack follow the training RNG (restored on --resume) unless the card fixes a seed
-        follow_training_rng = {"seed": None} if "seed" in attack_cls.Params.model_fields else {}
-        self.attack = attack_cls(
-            {"epsilon": p.epsilon, "relative_cap": p.relative_cap, **follow_training_rng, **p.attack_params}
-        )
+        follow_training_rng = {"seed": None} if "seed" in fields else {}
+        self.attack = attack_cls({**shared, **follow_training_rng, **p.attack_params})
 
     def batch_loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
                    loss_fn: LossFn, masks: FeatureMasks) -> torch.Tensor:

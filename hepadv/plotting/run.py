@@ -33,8 +33,9 @@ def plot_run(results: dict[str, Any], probs: dict[str, dict[str, np.ndarray]], l
             written.append(plot_discriminator_shapes(by_flavour, disc, out / f"shapes_{disc}_{v}.png"))
     histories = {v: e["history"] for v, e in results["variants"].items()}
     written.append(plot_loss_curves(histories, out / "loss.png"))
-    for attack in results["attacks"]:
-        slug = attack.split("(")[0]
+    names = [attack.split("(")[0] for attack in results["attacks"]]
+    for i, attack in enumerate(results["attacks"]):
+        slug = names[i] if names.count(names[i]) == 1 else f"{names[i]}_{names[:i + 1].count(names[i])}"
         for disc in discriminators:
             series = {}
             for v, e in results["variants"].items():
