@@ -37,6 +37,15 @@ def test_train_and_evaluate_adv_card(tmp_path: Path) -> None:
     assert {"roc_BvsL.png", "loss.png", "auc_vs_epoch_BvsL_fgsm.png", "susceptibility_BvsL_fgsm.png",
             "shapes_BvsL_nominal.png"} <= plots
     assert (out / "card.yaml").read_text() == (REPO / "cards" / "adv.yaml").read_text()
+    # transferability: the diagonal is the white-box result, the off-diagonal replays the other model's inputs
+    (fgsm,) = metrics["attacks"]
+    transfer = metrics["transfer"][fgsm]
+    assert set(transfer) == {"nominal", "adversarial"} and set(transfer["nominal"]) == {"nominal", "adversarial"}
+    for v in ("nominal", "adversarial"):
+        white_box = metrics["variants"][v]["metrics"][fgsm]
+        assert transfer[v][v] == pytest.approx({d: white_box[d]["auc"] for d in white_box}, abs=1e-12)
+    assert transfer["nominal"]["adversarial"]["BvsL"] != transfer["adversarial"]["adversarial"]["BvsL"]
+    assert "crafted on" in result.output
 
     again = run("evaluate", str(REPO / "cards" / "adv.yaml"), *SMALL, "--set", f"output={out}", "--no-progress")
     assert again.exit_code == 0, again.output
@@ -91,6 +100,8 @@ def test_pgd_card_trains_pgd_variant_and_evaluates_both_attacks(tmp_path: Path) 
         m = entry["metrics"]
         assert m[pgd]["BvsL"]["auc"] <= m["raw"]["BvsL"]["auc"]
         assert all(pgd in row for row in entry["per_epoch"])
+    assert set(metrics["transfer"]) == {fgsm, pgd}
+    assert set(metrics["transfer"][pgd]["adversarial_pgd"]) == {"nominal", "adversarial", "adversarial_pgd"}
 
 
 def test_noise_and_shifts_evaluate_with_distinct_plots(tmp_path: Path) -> None:
@@ -104,6 +115,7 @@ def test_noise_and_shifts_evaluate_with_distinct_plots(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert [a.split("(")[0] for a in metrics["attacks"]] == ["gaussian_noise", "systematic_shift", "systematic_shift"]
+    assert "transfer" not in metrics  # one variant, and model-blind distortions have nothing to transfer
     m = metrics["variants"]["nominal"]["metrics"]
     up, down = metrics["attacks"][1:]
     assert m[up]["BvsL"]["auc"] != m[down]["BvsL"]["auc"]

@@ -81,6 +81,8 @@ class EvaluationSection(Section):
     max_jets: int | None = Field(200_000, ge=1)
     batch_size: int = Field(65536, ge=1)
     plots: bool = True
+    transfer: bool = Field(True, description="with several variants: replay each variant's attacked inputs "
+                                             "against the others (grey-box transferability, paper app. B.2)")
 
 
 class RunCard(Section):

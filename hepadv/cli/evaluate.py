@@ -65,7 +65,30 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
             parts.append(f"{disc} {'n/a' if ratio is None else f'{ratio:.2f}'} {mark}")
         console.print(f"{other} AUC drop / nominal AUC drop under {check['attack']}: " + ", ".join(parts),
                       highlight=False)
+    _print_transfer(results)
     console.print(f"metrics: {out / 'metrics.json'}   plots: {out / 'plots'}", highlight=False)
+
+
+def _print_transfer(results: dict[str, Any], disc: str = "BvsL") -> None:
+    """Grey-box table for the first model-dependent attack: rows crafted on, columns scored by."""
+    from rich.table import Table
+
+    from hepadv.cli.console import console
+
+    transfer = results.get("transfer") or {}
+    if not transfer:
+        return
+    attack, rows = next(iter(transfer.items()))
+    legend = results.get("attack_legends", {}).get(attack, attack)
+    targets = list(next(iter(rows.values())))
+    table = Table(title=f"{disc} AUC under {legend} crafted on one model, scored by another (raw in brackets)")
+    table.add_column("crafted on", no_wrap=True)
+    for target in targets:
+        table.add_column(target, justify="right", no_wrap=True)
+    for source, by_target in rows.items():
+        table.add_row(source, *(f"{by_target[t].get(disc) or float('nan'):.4f} "
+                                f"({results['variants'][t]['metrics']['raw'][disc]['auc']:.4f})" for t in targets))
+    console.print(table, crop=False)
 
 
 def _fmt(value: float | None, digits: int = 4, sign: bool = False) -> str:

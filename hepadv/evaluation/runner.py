@@ -5,6 +5,7 @@ Writes ``metrics.json`` and the plots into the run directory and returns the sam
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +35,39 @@ def _probs(model: Model, x: torch.Tensor, batch_size: int) -> np.ndarray:
 
 
 def evaluate_model(model: Model, x: torch.Tensor, y: torch.Tensor, data: PreparedData, attacks: list[Attack],
-                   discriminators: list[str], batch_size: int) -> dict[str, Any]:
-    """Metrics of one model on raw inputs and under each attack; also returns the probabilities."""
+                   discriminators: list[str], batch_size: int, keep_inputs: bool = False) -> dict[str, Any]:
+    """Metrics of one model on raw inputs and under each attack; also returns the probabilities.
+
+    With ``keep_inputs`` the attacked inputs of model-dependent attacks come back too (``inputs``),
+    so they can be replayed against other models (transferability).
+    """
     labels = y.cpu().numpy()
     probs = {"raw": _probs(model, x, batch_size)}
+    inputs: dict[str, torch.Tensor] = {}
     for attack in attacks:
         x_adv = attack(model, x, y if attack.needs_labels else None, data.spec)
         probs[attack.label()] = _probs(model, x_adv, batch_size)
+        if keep_inputs and attack.needs_labels:
+            inputs[attack.label()] = x_adv
     metrics = {key: evaluate_discriminators(p, labels, names=discriminators) for key, p in probs.items()}
-    return {"metrics": metrics, "probs": probs}
+    return {"metrics": metrics, "probs": probs, "inputs": inputs}
+
+
+def transfer_matrix(models: dict[str, Model], inputs: dict[str, dict[str, torch.Tensor]], labels: np.ndarray,
+                    discriminators: list[str], batch_size: int) -> dict[str, Any]:
+    """Grey-box check (paper app. B.2): adversarial inputs crafted on each model, scored by every model.
+
+    ``inputs[source][attack]`` are the attacked inputs crafted on ``source``; the result is
+    ``[attack][source][target][discriminator] -> AUC``, the diagonal being the white-box numbers.
+    """
+    out: dict[str, Any] = {}
+    for source, by_attack in inputs.items():
+        for attack, x_adv in by_attack.items():
+            row = out.setdefault(attack, {}).setdefault(source, {})
+            for target, model in models.items():
+                metrics = evaluate_discriminators(_probs(model, x_adv, batch_size), labels, names=discriminators)
+                row[target] = {d: m["auc"] for d, m in metrics.items()}
+    return out
 
 
 def _load_into(model: Model, path: Path, device: torch.device) -> dict[str, Any]:
@@ -70,14 +95,20 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
     results: dict[str, Any] = {"n_test_jets": n, "attacks": [a.label() for a in attacks],
                                "attack_legends": {a.label(): a.short_label() for a in attacks}, "variants": {}}
     probs_by_variant: dict[str, dict[str, np.ndarray]] = {}
+    best_models: dict[str, Model] = {}
+    crafted: dict[str, dict[str, torch.Tensor]] = {}
+    transfer = ev.transfer and len(card.variants) > 1
     for variant in card.variants:
         ckpt_dir = out / variant.name / "checkpoints"
         if not (ckpt_dir / "best.pt").is_file():
             raise HepadvError(f"{ckpt_dir}: no trained model for variant {variant.name!r}; run hepadv train first")
         model = build_model_for(card, data).to(dev)
         state = _load_into(model, ckpt_dir / "best.pt", dev)
-        best = evaluate_model(model, x, y, data, attacks, ev.discriminators, ev.batch_size)
+        best = evaluate_model(model, x, y, data, attacks, ev.discriminators, ev.batch_size, keep_inputs=transfer)
         probs_by_variant[variant.name] = best["probs"]
+        if transfer:
+            crafted[variant.name] = best["inputs"]
+            best_models[variant.name] = copy.deepcopy(model).eval()  # the loop below reloads ``model``
         entry: dict[str, Any] = {"best_epoch": state["best_epoch"], "metrics": best["metrics"],
                                  "history": state["history"], "per_epoch": []}
         if ev.every_epoch:
@@ -91,6 +122,9 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
                     key: {d: m["auc"] for d, m in met.items()} for key, met in metrics.items()}})
         results["variants"][variant.name] = entry
     results["comparison"] = compare(results, attacks)
+    if transfer:
+        results["transfer"] = transfer_matrix(best_models, crafted, y.cpu().numpy(), ev.discriminators,
+                                              ev.batch_size)
     write_json(out / "metrics.json", results)
     if ev.plots:
         from hepadv.plotting.run import plot_run
