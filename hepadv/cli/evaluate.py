@@ -40,9 +40,8 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
     first = legends.get(results["attacks"][0], "") if results["attacks"] else ""
     headers = ["variant", "disc.", "AUC\nraw", "eff @1%\nmistag",
                *(f"AUC\n{legends.get(a, a)}" for a in results["attacks"]), f"drop\n{first}"]
-    cells = [list(results["variants"]), ["BvsL"], ["0.0000"]]
-    widths = [max(len(line) for text in [h, *(cells[i] if i < len(cells) else ["-0.0000"])]
-                  for line in text.split("\n")) for i, h in enumerate(headers)]
+    widths = [max(7, *(len(line) for line in h.split("\n"))) for h in headers]  # 7 = len("-0.0120")
+    widths[0] = max(widths[0], *(len(v) for v in results["variants"]))
     for i, (header, w) in enumerate(zip(headers, widths, strict=True)):  # never cut: numbers matter
         table.add_column(header, justify="left" if i < 2 else "right", no_wrap=True, min_width=w)
     for name, entry in results["variants"].items():
