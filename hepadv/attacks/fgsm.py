@@ -42,6 +42,5 @@ class FGSM(Attack):
                 rng: RandomStream | None = None) -> torch.Tensor:
         if y is None:
             raise ValueError("FGSM needs truth labels")
-        grad = loss_gradient(model, x, y)
-        step = masks.bounded_step(x, grad.sign(), self.params.epsilon, self.params.relative_cap)
-        return (x + step).detach()
+        direction = loss_gradient(model, x, y).sign_()  # the gradient is ours: sign in place
+        return masks.shifted(x.detach(), direction, self.params.epsilon, self.params.relative_cap)

@@ -63,6 +63,11 @@ class TrainingSection(Section):
     seed: int | None = Field(None, description="initialisation and shuffling; default: derived from the card's seed")
     on_gpu_if_fits: bool = Field(True, description="keep the training split on the GPU when it fits in half of "
                                                    "the free memory; otherwise (or false) stream batches to it")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="autocast for training and the attack's input gradient (loss and metrics stay fp32); "
+                            "auto: bf16 on a GPU that has it, else fp16 with loss scaling; fp32 on CPU")
+    compile: bool = Field(False, description="torch.compile the model and the attack's step (compile time is "
+                                             "logged and kept in history.json); needs a C++ compiler on CPU")
 
 
 class VariantSection(Section):

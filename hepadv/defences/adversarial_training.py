@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
@@ -10,6 +12,27 @@ from pydantic import Field
 from hepadv.components import ComponentParams
 from hepadv.data.masks import FeatureMasks
 from hepadv.defences.base import LossFn, TrainingDefence
+
+
+@contextmanager
+def crafting(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout noise, as at evaluation time) and frozen parameters while an attack is crafted.
+
+    With the parameters frozen the attack's backward pass computes the input gradient only: the eager
+    autograd engine would skip the weight gradients anyway, but a compiled graph computes every gradient its
+    inputs require. Both states are restored afterwards.
+    """
+    was_training = model.training
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    model.eval()
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+        model.train(was_training)
 
 
 class AdversarialTraining(TrainingDefence):
@@ -43,13 +66,9 @@ class AdversarialTraining(TrainingDefence):
 
     def batch_loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
                    loss_fn: LossFn, masks: FeatureMasks) -> torch.Tensor:
-        was_training = model.training
-        model.eval()  # craft without dropout noise, as at evaluation time
-        try:
+        with crafting(model):
             # no random stream: random draws follow the training RNG, which checkpoints restore on --resume
             x_adv = self.attack.perturb(model, x, y, masks, None)
-        finally:
-            model.train(was_training)
         loss_adv = loss_fn(model(x_adv), y, w)
         if self.params.mix_alpha is None:
             return loss_adv

@@ -28,8 +28,10 @@ from hepadv.models.base import Model
 from hepadv.paths import cache_dir
 from hepadv.training.checkpoint import epoch_path, load_checkpoint, load_model_state, save_checkpoint
 from hepadv.training.device import resolve_device
-from hepadv.training.loader import SlicingLoader
+from hepadv.training.loader import make_loader
 from hepadv.training.loss import focal_loss
+from hepadv.training.precision import precision_name, resolve_precision
+from hepadv.training.step import LossDisplay, TrainStep, warm_up_batches
 
 log = logging.getLogger("hepadv.training")
 EpochCallback = Callable[[str, int, dict[str, Any]], None]
@@ -195,13 +197,22 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
 
     train_cpu = _to_device(data.train, torch.device("cpu"))
     resident = cfg.on_gpu_if_fits and _fits_on(device, sum(t.numel() * t.element_size() for t in train_cpu))
-    train_t = tuple(t.to(device) for t in train_cpu) if resident else train_cpu
     val_t = _to_device(data.val, device if resident else torch.device("cpu"))
-    loader = SlicingLoader(train_t, cfg.batch_size, shuffle=True, generator=shuffle_gen)
+    loader = make_loader(train_cpu, cfg.batch_size, device, resident, generator=shuffle_gen)
     masks = FeatureMasks.from_spec(data.spec, device)
 
     def loss_fn(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return focal_loss(logits.float(), y, w, cfg.gamma)
+
+    precision = resolve_precision(cfg.precision, device)
+    step = TrainStep(model, optimizer, strategy, loss_fn, masks, device, precision, compile=cfg.compile)
+    history.setdefault("compile_seconds", [0.0] * len(history["epoch"]))
+    compile_seconds = 0.0
+    if cfg.compile and not finished:
+        compile_seconds = step.warm_up(warm_up_batches(train_cpu, cfg.batch_size, device))
+    log.info("%s: %s on %s, %s, compile %s%s", variant.name, precision_name(precision), device,
+             "training data resident" if resident or device.type == "cpu" else "training data streamed",
+             cfg.compile, f" ({compile_seconds:.1f} s)" if cfg.compile else "")
 
     bar = _Progress(progress, variant.name, cfg.epochs, len(loader))
     with bar:
@@ -213,27 +224,25 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
             running = torch.zeros((), device=device)  # accumulated on the device: no sync per batch
             seen_w = torch.zeros((), device=device)
             seen_n = 0
+            shown = LossDisplay(device)
             bar.start_epoch(epoch)
             for i, (xb, yb, wb) in enumerate(loader):
-                if not resident:
-                    xb, yb, wb = (t.to(device, non_blocking=True) for t in (xb, yb, wb))
-                optimizer.zero_grad(set_to_none=True)
-                loss = strategy.batch_loss(model, xb, yb, wb, loss_fn, masks)
-                loss.backward()
-                optimizer.step()
+                loss = step(xb, yb, wb)
                 wsum = wb.sum()
-                running += loss.detach() * wsum
+                running += loss * wsum
                 seen_w += wsum
                 seen_n += len(xb)
-                show = bar.enabled and (i % 16 == 0 or i == len(loader) - 1)
-                bar.advance(float(running / seen_w) if show else None, seen_n / max(time.perf_counter() - t0, 1e-9))
+                if bar.enabled and (i % 16 == 0 or i == len(loader) - 1):
+                    shown.update(running / seen_w)
+                bar.advance(shown.value(), seen_n / max(time.perf_counter() - t0, 1e-9))
             train_loss = float(running / seen_w)
             seconds = time.perf_counter() - t0
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             val_loss = evaluate_loss(model, val_t, cfg.gamma, max(cfg.batch_size, 65536), device)
             for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
-                               ("lr", lr), ("seconds", seconds), ("jets_per_second", len(data.train) / seconds)):
+                               ("lr", lr), ("seconds", seconds), ("jets_per_second", len(data.train) / seconds),
+                               ("compile_seconds", compile_seconds if epoch == start_epoch + 1 else 0.0)):
                 history[key].append(value)
             improved = val_loss < best_val
             if improved:
