@@ -9,7 +9,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hepadv-installed
 
-.PHONY: setup demo test lint benchmark clean
+.PHONY: setup demo test lint benchmark benchmark-gpu clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,14 @@ lint: setup
 	$(BIN)/ruff check .
 
 benchmark: setup
-	$(BIN)/python benchmarks/training_throughput.py
+	$(BIN)/python benchmarks/training_throughput.py --json benchmark-$(shell hostname).json
+
+# The GPU table (README "Training on a GPU"): 10^7 toy jets per epoch, batch 1024/16384/65536, precision auto
+# (bf16 where supported), eager and compiled; JSON in benchmark-gpu.json and benchmark-gpu-compiled.json.
+benchmark-gpu: setup
+	$(BIN)/python benchmarks/training_throughput.py --device cuda --jets 10000000 --repeats 5 --json benchmark-gpu.json
+	$(BIN)/python benchmarks/training_throughput.py --device cuda --jets 10000000 --repeats 5 --compile \
+		--json benchmark-gpu-compiled.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -49,46 +49,35 @@ class FeatureMasks:
 
     def shifted(self, x: torch.Tensor, direction: torch.Tensor, epsilon: float | torch.Tensor,
                 relative_cap: float | None) -> torch.Tensor:
-        """``x + bounded_step(x, ...)`` in one pass over each block of rows (what FGSM-like attacks return)."""
+        """``x + bounded_step(x, ...)``, added into the step's own buffer (what FGSM-like attacks return)."""
         return self._step(x, direction, epsilon, relative_cap, add_to_x=True)
 
     def _step(self, x: torch.Tensor, direction: torch.Tensor, epsilon: float | torch.Tensor,
               relative_cap: float | None, add_to_x: bool) -> torch.Tensor:
-        """The step, computed in place on cache-sized blocks of rows.
+        """The step, computed in place in one output buffer.
 
-        The dozen elementwise passes of eq. 4 are memory-bound: on a whole 65536-jet batch every pass streams
-        17 MB through memory, and together they cost about as much as a forward pass of the model. Blocks of
-        ~1 MB stay in cache. The operations and their order are those of the textbook formula
-        ``where(movable, direction * min(eps, cap * |x * std + mean| / std), 0)``, so the result is bitwise the
-        same (tests/test_training_scale.py checks it). On a GPU the whole batch is one block.
+        The elementwise passes of eq. 4 are memory-bound: at batch 65536 each streams 17 MB, and the
+        textbook formula ``where(movable, direction * min(eps, cap * |x * std + mean| / std), 0)`` makes 17
+        passes and 10 fresh batch-sized tensors. In place it is 13 passes into one buffer, with the same
+        operations in the same order, so the result is bitwise the same (tests/test_training_scale.py).
+        (Cache-sized blocks of rows were tried: faster on a quiet CPU, several times slower on a shared one,
+        where every extra multi-threaded operation waits for a descheduled thread.)
         """
+        x = x.detach()
         out = torch.empty_like(x)
-        direction = direction.expand_as(x)
-        eps = epsilon.to(x.dtype).expand_as(x) if isinstance(epsilon, torch.Tensor) else float(epsilon)
-        rows = len(x) if x.device.type != "cpu" else max(1, _BLOCK_ELEMENTS // max(1, x.shape[-1]))
-        for start in range(0, len(x), rows):
-            block = slice(start, start + rows)
-            xb, ob = x[block], out[block]
-            eb = eps[block] if isinstance(eps, torch.Tensor) else eps
-            if relative_cap is not None:
-                torch.mul(xb, self.std, out=ob)  # x_original = x * std + mean; cap * |x_original| / std
-                ob.add_(self.mean).abs_().mul_(relative_cap).div_(self.std)
-                if isinstance(eb, torch.Tensor):
-                    torch.minimum(eb, ob, out=ob)
-                else:
-                    ob.clamp_max_(eb)
-            elif isinstance(eb, torch.Tensor):
-                ob.copy_(eb)
+        if relative_cap is not None:
+            torch.mul(x, self.std, out=out)  # x_original = x * std + mean; then cap * |x_original| / std
+            out.add_(self.mean).abs_().mul_(relative_cap).div_(self.std)
+            if isinstance(epsilon, torch.Tensor):
+                torch.minimum(epsilon.to(x.dtype).expand_as(x), out, out=out)
             else:
-                ob.fill_(eb)
-            ob.mul_(direction[block])
-            frozen = torch.sub(xb, self.scaled_defaults).abs_() <= self.default_tolerance
-            frozen |= self.integer
-            ob.masked_fill_(frozen, 0.0)
-            if add_to_x:
-                ob.add_(xb)
-        return out
-
-
-#: Elements per block of ``FeatureMasks._step`` on CPU: 1 MB of float32, a few live blocks fit in L2/L3.
-_BLOCK_ELEMENTS = 1 << 18
+                out.clamp_max_(float(epsilon))
+        elif isinstance(epsilon, torch.Tensor):
+            out.copy_(epsilon.to(x.dtype).expand_as(x))
+        else:
+            out.fill_(float(epsilon))
+        out.mul_(direction)
+        frozen = torch.sub(x, self.scaled_defaults).abs_() <= self.default_tolerance
+        frozen |= self.integer
+        out.masked_fill_(frozen, 0.0)
+        return out.add_(x) if add_to_x else out
