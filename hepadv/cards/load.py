@@ -34,6 +34,8 @@ def load_card(path: str | Path, overrides: list[str] | None = None, validate_com
     """Read, override (``a.b=c``) and validate a card, including each component's ``params``."""
     path = Path(path)
     label = str(path)
+    if path.is_dir():
+        raise CardError(f"{label}: is a directory, not a card file")
     if not path.is_file():
         raise CardError(f"{label}: no such card file")
     try:
@@ -47,13 +49,16 @@ def load_card(path: str | Path, overrides: list[str] | None = None, validate_com
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise CardError(f"{label}{where}: YAML syntax error: {problem}") from None
-    if data is None:
-        data = {}
+    if data is None:  # empty, or only comments: almost surely a mistake, and the defaults mean a long run
+        raise CardError(f"{label}: card is empty; write `{{}}` to accept every default")
     if not isinstance(data, dict):
         raise CardError(f"{label}: expected a mapping of sections at the top level, got {type(data).__name__}")
     data = apply_overrides(data, overrides or [], label)
-    return validate_card(data, label, base_dir=path.resolve().parent, validate_components=validate_components,
+    card = validate_card(data, label, base_dir=path.resolve().parent, validate_components=validate_components,
                          source=path)
+    card._text = text
+    card._overrides = list(overrides or [])
+    return card
 
 
 def validate_card(
