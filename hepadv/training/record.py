@@ -123,6 +123,11 @@ def current_config(out: Path) -> dict[str, Any]:
                           "use --overwrite to start again") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HepadvError(f"{path}: not a hepadv run configuration ({exc})") from None
+    return latest_config(out, config)
+
+
+def latest_config(out: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (config.json) as later resumes extended it: the config of the last resume line, if any."""
     for entry in read_history(out):
         if entry.get("event") == "resume" and isinstance(entry.get("config"), dict):
             config = entry["config"]
