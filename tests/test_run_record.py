@@ -268,7 +268,7 @@ def test_unreadable_checkpoint_is_one_line_without_weights_only_advice(trained: 
 
 
 def test_ctrl_c_keeps_completed_epochs_and_resume_continues(tmp_path: Path, one_thread: None) -> None:
-    card = write_card(tmp_path, epochs=3, n_jets=6000, batch=16)  # ~1 s epochs: time to interrupt the second
+    card = write_card(tmp_path, epochs=3, batch=8)  # ~0.5 s epochs: time to interrupt the second
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "HEPADV_LOAD_PLUGINS": "", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "hepadv", "train", str(card), "--no-evaluate", "--no-progress"]
