@@ -119,11 +119,12 @@ def test_refused_runs_leave_the_folder_byte_identical(trained: Path, monkeypatch
 
 def test_failed_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     card = write_card(tmp_path)
+    card.write_text(card.read_text().replace(f"output: {tmp_path / 'run'}", f"output: {tmp_path / 'runs' / 'run'}"))
     bad = tmp_path / "jets.npz"
     bad.write_bytes(b"not an npz file")
     result = train(card, "--set", f"dataset={{name: arrays, params: {{path: {bad}, features: [a]}}}}")
     assert "cannot read" in one_line_error(result)
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "runs").exists()
 
     class Boom(Exception):
         pass
@@ -134,7 +135,7 @@ def test_failed_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(loop, "SlicingLoader", fail)  # fails after the record was written, before an epoch
     with pytest.raises(Boom):
         loop.train(load_card(card), progress=False)
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "runs").exists()  # nor the parent folder it had to create
 
 
 def test_failed_overwrite_gives_the_old_run_back(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:

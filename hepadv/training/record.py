@@ -164,7 +164,7 @@ class RunRecord:
     changes: dict[str, list[Any]] = field(default_factory=dict)
     replaced: list[Path] = field(default_factory=list)  # what --overwrite discards
     start_epochs: dict[str, int] = field(default_factory=dict)
-    _created: bool = False
+    _created: Path | None = None  # the topmost folder this run created (removed again on an early failure)
     _before: set[Path] = field(default_factory=set)
     _history_before: str | None = None
     _trash: Path | None = None
@@ -172,8 +172,9 @@ class RunRecord:
 
     def begin(self, card: Any, device: str) -> None:
         out = self.out
-        self._created = not out.exists()
-        self._before = set(out.rglob("*")) if not self._created else set()
+        missing = [p for p in (out, *out.parents) if not p.exists()]
+        self._created = missing[-1] if missing else None
+        self._before = set(out.rglob("*")) if self._created is None else set()
         history = out / HISTORY_FILE
         self._history_before = history.read_text() if history.is_file() else None
         out.mkdir(parents=True, exist_ok=True)
@@ -222,8 +223,8 @@ class RunRecord:
             self.epoch_done()
             self.finish(status, last_epochs)
             return
-        if self._created:
-            shutil.rmtree(self.out, ignore_errors=True)
+        if self._created is not None:
+            shutil.rmtree(self._created, ignore_errors=True)
             return
         trash, self._trash = self._trash, None
         if trash is not None:  # a failed --overwrite gives the old run back
