@@ -63,6 +63,7 @@ class DatasetAttack(Component):
             raise ValueError(f"x must be (n, {spec.n_features}) for this FeatureSpec, got {tuple(x.shape)}")
         if self.needs_labels and y is None:
             raise ValueError(f"{self.name} needs truth labels")
+        self.check(spec)
         was_training = model.training
         model.eval()
         try:
@@ -73,6 +74,9 @@ class DatasetAttack(Component):
         frozen = ~masks.movable(x)
         result.x_adv = torch.where(frozen, x, result.x_adv.to(x.dtype))
         return result
+
+    def check(self, spec: FeatureSpec) -> None:
+        """Raise a one-line ``HepadvError`` if the params do not fit this model's features (before any work)."""
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, spec: FeatureSpec,
                masks: FeatureMasks, rng: Any, progress: bool) -> DatasetAttackResult:

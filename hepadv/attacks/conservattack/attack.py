@@ -135,6 +135,11 @@ class ConservAttack(DatasetAttack):
     def short_label(self) -> str:
         return f"conservattack α={self.params.alpha:g} β={self.params.beta:g}"
 
+    def check(self, spec: FeatureSpec) -> None:
+        feature_mask(self.params.features, spec)
+        if self.params.fooled_by == "discriminator" or self.params.control_region:
+            get_discriminator_for(spec, self.params.discriminator)
+
     def candidates(self, xr: torch.Tensor, direction: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
                    gen: torch.Generator | None, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, d, C) candidate values (representable in the model's dtype) and which are admissible."""
@@ -213,9 +218,11 @@ class ConservAttack(DatasetAttack):
                 active = torch.ones_like(fooled) if p.optimize_already_fooled else ~fooled
                 idx = active.nonzero().squeeze(1)
                 direction = torch.zeros(n, d, dtype=torch.float64, device=dev)
+                timing = {"gradient": 0.0, "score": 0.0, "apply": 0.0, "predict": 0.0}
                 if len(idx):
                     g = gradient_sign(model, X[idx].to(x.dtype), y[idx], p.batch_size).to(torch.float64)
                     direction[idx] = g * (movable[idx] & allowed).to(torch.float64)
+                timing["gradient"] = time.perf_counter() - t0
                 n_changed, worst_jsd, worst_dfn = 0, 0.0, 0.0
                 sr = idx[~constrained[idx]]
                 if len(sr):  # signal region: unconstrained, every feature takes its largest candidate
@@ -229,16 +236,18 @@ class ConservAttack(DatasetAttack):
                 for start in range(0, len(cr), p.block_size):
                     rows = cr[start : start + p.block_size]
                     changed, dj, df = self._block(stats, X, rows, local[rows], direction[rows], lo_c, hi_c, gen,
-                                                  x.dtype)
+                                                  x.dtype, timing)
                     n_changed += changed
                     worst_jsd, worst_dfn = max(worst_jsd, dj), max(worst_dfn, df)
                     bar.events(start + len(rows), len(cr))
+                t1 = time.perf_counter()
                 probs = predict(model, X.to(x.dtype), p.batch_size)
                 fooled = torch.as_tensor(criterion.fooled(probs_clean, probs), device=dev)
+                timing["predict"] = time.perf_counter() - t1
                 entry = {"iteration": it, "fooling_ratio": float(fooled.double().mean()),
                          "mean_jsd": stats.mean_jsd, "dfn": stats.dfn, "n_active": len(idx), "n_changed": n_changed,
                          "max_single_jsd_increase": worst_jsd, "max_single_dfn_increase": worst_dfn,
-                         "seconds": time.perf_counter() - t0}
+                         "seconds": time.perf_counter() - t0, **{f"seconds_{k}": v for k, v in timing.items()}}
                 if cut is not None:
                     entry["fooling_ratio_control"] = float(fooled[constrained].double().mean())
                     entry["fooling_ratio_signal"] = (float(fooled[~constrained].double().mean())
@@ -251,9 +260,10 @@ class ConservAttack(DatasetAttack):
 
     def _block(self, stats: IncrementalStats, X: torch.Tensor, rows: torch.Tensor, local_rows: torch.Tensor,
                direction: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, gen: torch.Generator,
-               dtype: torch.dtype) -> tuple[int, float, float]:
+               dtype: torch.dtype, timing: dict[str, float]) -> tuple[int, float, float]:
         """Score one block against the current statistics, apply the winners; (changed, worst increases)."""
         p = self.params
+        t0 = time.perf_counter()
         xr = X[rows]
         values, ok = self.candidates(xr, direction, lo, hi, gen, dtype)
         jsd, dfn = stats.score(local_rows, values)
@@ -264,6 +274,8 @@ class ConservAttack(DatasetAttack):
         loss = torch.where(ok, p.alpha * jsd + p.beta * dfn, torch.full_like(jsd, float("inf")))
         best_loss, best = loss.reshape(len(rows), -1).min(dim=1)
         take = torch.isfinite(best_loss)
+        t1 = time.perf_counter()
+        timing["score"] += t1 - t0
         if not bool(take.any()):
             return 0, 0.0, 0.0
         b = take.nonzero().squeeze(1)
@@ -272,6 +284,7 @@ class ConservAttack(DatasetAttack):
         new_rows[torch.arange(len(b), device=X.device), j] = values[b, j, c]
         stats.apply(local_rows[b], new_rows)
         X[rows[b]] = new_rows
+        timing["apply"] += time.perf_counter() - t1
         return len(b), float(d_jsd[b, j, c].max()), float(d_dfn[b, j, c].max())
 
 

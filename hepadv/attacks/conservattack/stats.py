@@ -46,21 +46,24 @@ def bin_edges(x: np.ndarray, num_bins: int) -> np.ndarray:
 def bin_index(values: torch.Tensor, edges: torch.Tensor, feature: torch.Tensor | None = None) -> torch.Tensor:
     """Bin of each value, numpy's convention: [e_k, e_k+1), the last bin closed; outside values clamp.
 
-    ``values`` (..., d) with feature j in the last axis, or any shape with ``feature`` (same shape) naming
-    the feature of each value. A first guess from the bin width is corrected against the actual edges, as
-    ``np.histogram`` does, so boundary values land in the same bin as there.
+    ``values`` (n, d) or (n, d, C) with feature j on axis 1, or any shape with ``feature`` (same shape)
+    naming the feature of each value. A first guess from the bin width is corrected against the actual
+    edges, as ``np.histogram`` does, so boundary values land in the same bin as there.
     """
     num_bins = edges.shape[1] - 1
-    if feature is None:
-        feature = torch.arange(edges.shape[0], device=values.device).expand_as(values)
-    lo, hi = edges[:, 0][feature], edges[:, -1][feature]
-    guess = torch.floor((values - lo) / (hi - lo) * num_bins).clamp_(0, num_bins - 1).long()
-    flat = edges.reshape(-1)
-    base = feature * (num_bins + 1)
-    guess = guess - (values < flat[base + guess]).long()
-    guess = guess.clamp_(0, num_bins - 1)
-    guess = guess + ((values >= flat[base + guess + 1]) & (guess != num_bins - 1)).long()
-    return guess
+    if feature is not None:
+        lo, hi = edges[:, 0][feature], edges[:, -1][feature]
+        guess = torch.floor((values - lo) / (hi - lo) * num_bins).clamp_(0, num_bins - 1).long()
+        flat, base = edges.reshape(-1), feature * (num_bins + 1)
+        guess = (guess - (values < flat[base + guess]).long()).clamp_(0, num_bins - 1)
+        return guess + ((values >= flat[base + guess + 1]) & (guess != num_bins - 1)).long()
+    v = values if values.ndim == 3 else values[:, :, None]
+    lo, hi = edges[:, :1], edges[:, -1:]  # (d, 1), broadcast over (n, d, C)
+    guess = torch.floor((v - lo) * (num_bins / (hi - lo))).clamp_(0, num_bins - 1).long()
+    table = edges[None].expand(len(v), -1, -1)
+    guess = (guess - (v < torch.gather(table, 2, guess)).long()).clamp_(0, num_bins - 1)
+    guess = guess + ((v >= torch.gather(table, 2, guess + 1)) & (guess != num_bins - 1)).long()
+    return guess if values.ndim == 3 else guess[:, :, 0]
 
 
 def histograms(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
@@ -131,12 +134,19 @@ class IncrementalStats:
         if self.clean_norm == 0:
             raise ValueError("every feature is constant: the Pearson correlation is undefined")
         self.js_sum = torch.zeros(self.d, dtype=torch.float64, device=self.x.device)
+        self.leave_gain = torch.zeros_like(self.counts)
+        self.enter_gain = torch.zeros_like(self.counts)
         self._refresh_jsd(torch.arange(self.d, device=self.x.device))
         self._refresh_correlation()
 
     # ---- derived quantities, recomputed exactly from counts / co-moments (O(d K) and O(d^2)) ----
     def _refresh_jsd(self, features: torch.Tensor) -> None:
-        self.js_sum[features] = _js_terms(self.clean_counts[features], self.counts[features], self.n).sum(dim=-1)
+        """Per-feature JS sums, and per bin the exact change of that sum when one count leaves or enters it."""
+        p, q = self.clean_counts[features], self.counts[features]
+        now = _js_terms(p, q, self.n)
+        self.js_sum[features] = now.sum(dim=-1)
+        self.leave_gain[features] = torch.where(q > 0, _js_terms(p, q - 1, self.n) - now, torch.zeros_like(q))
+        self.enter_gain[features] = _js_terms(p, q + 1, self.n) - now
 
     def _refresh_correlation(self) -> None:
         var = torch.diagonal(self.comoment)
@@ -221,19 +231,14 @@ class IncrementalStats:
         n = self.n
         xr = self.x[rows]  # (B, d)
         v = values.to(torch.float64)
-        feat = torch.arange(self.d, device=v.device)[None, :, None].expand_as(v)
 
-        # JSD: one count leaves bin a and enters bin b of feature j
+        # JSD: one count leaves bin a and enters bin b of feature j (two table look-ups per candidate)
         a = bin_index(xr, self.edges)  # (B, d)
-        b = bin_index(v, self.edges, feat)
-        fl_clean, fl_cur = self.clean_counts.reshape(-1), self.counts.reshape(-1)
-        ia = (torch.arange(self.d, device=v.device) * self.num_bins + a)[:, :, None]
-        ib = feat * self.num_bins + b
-        pa, qa, pb, qb = fl_clean[ia], fl_cur[ia], fl_clean[ib], fl_cur[ib]
-        moved = (a[:, :, None] != b)
-        change = (_js_terms(pa, qa - 1, n) - _js_terms(pa, qa, n)) + (_js_terms(pb, qb + 1, n) - _js_terms(pb, qb, n))
-        js_new = self.js_sum[None, :, None] + torch.where(moved, change, torch.zeros_like(change))
-        jsd = torch.sqrt((js_new / 2).clamp(min=0))
+        b = bin_index(v, self.edges)  # (B, d, C)
+        leave = torch.gather(self.leave_gain[None].expand(len(xr), -1, -1), 2, a[:, :, None])
+        enter = torch.gather(self.enter_gain[None].expand(len(xr), -1, -1), 2, b)
+        change = torch.where(a[:, :, None] != b, leave + enter, torch.zeros_like(enter))
+        jsd = torch.sqrt(((self.js_sum[None, :, None] + change) / 2).clamp(min=0))
 
         # dFN: row and column j of the Pearson matrix change by delta_k = u a_jk + w b_k (k != j)
         s = self.inv_sd  # 0 for constant features
