@@ -218,3 +218,51 @@ def test_binary_model() -> None:
 def test_parameter_validation(override: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ConservAttack(override)
+
+
+# ---------- figures of merit from scratch vs the attack's incremental bookkeeping ----------
+@pytest.mark.parametrize("control_region", [False, True])
+def test_figures_from_scratch_match_bookkeeping(small_tagger, control_region: bool) -> None:  # type: ignore[no-untyped-def]
+    from hepadv.attacks.conservattack.figures import figures_of_merit
+    from hepadv.attacks.conservattack.targets import discriminators_for
+
+    data, model, x, y = small_tagger
+    x, y = x[:400], y[:400]
+    result = ConservAttack({**SMALL, "control_region": control_region}).run(model, x, y, data.spec)
+    with torch.no_grad():
+        p0, p1 = (torch.softmax(model(v), 1).double().numpy() for v in (x, result.x_adv))
+    figs = figures_of_merit(x.numpy(), result.x_adv.numpy(), y.numpy(), p0, p1, data.spec.names, data.spec.classes,
+                            discriminators_for(data.spec), result.info["criterion"], SMALL["num_bins"],
+                            result.info["region_mask"])
+    last = result.history[-1]
+    assert figs["mean_jsd"] > 0 and figs["dfn"] > 0
+    assert figs["mean_jsd"] == pytest.approx(last["mean_jsd"], abs=1e-10)
+    assert figs["dfn"] == pytest.approx(last["dfn"], abs=1e-10)
+    assert figs["fooling_ratio"] == pytest.approx(last["fooling_ratio"], abs=1e-12)
+    per_class = figs["fooling_ratio_per_class"]
+    counts = np.bincount(y.numpy(), minlength=4)
+    assert sum(per_class[c] * counts[i] for i, c in enumerate(data.spec.classes)) == pytest.approx(
+        figs["fooling_ratio"] * len(y))
+    if control_region:
+        regions = figs["regions"]
+        assert regions["control"]["fooling_ratio"] == pytest.approx(last["fooling_ratio_control"])
+        assert regions["signal"]["fooling_ratio"] == pytest.approx(last["fooling_ratio_signal"])
+        assert regions["all"]["fooling_ratio"] == pytest.approx(last["fooling_ratio"])
+        assert regions["control"]["mean_jsd"] == figs["mean_jsd"] < regions["signal"]["mean_jsd"]
+    assert set(figs["auc"]) == {"BvsL", "BvsC", "CvsB", "CvsL"}
+
+
+def test_constant_feature_is_reported_and_left_alone(small_tagger) -> None:  # type: ignore[no-untyped-def]
+    from hepadv.attacks.conservattack.figures import distribution_figures
+
+    data, model, x, y = small_tagger
+    x, y = x[:300].clone(), y[:300]
+    j = data.spec.names.index("Jet_eta")
+    x[:, j] = 0.25  # Pearson correlation with this feature undefined
+    result = ConservAttack(SMALL).run(model, x, y, data.spec)
+    assert result.info["constant_features"] == ["Jet_eta"]
+    assert torch.equal(result.x_adv[:, j], x[:, j])
+    assert np.isfinite(result.history[-1]["dfn"]) and result.history[-1]["dfn"] > 0
+    figs = distribution_figures(x.numpy(), result.x_adv.numpy(), data.spec.names, SMALL["num_bins"])
+    assert figs["constant_features"] == ["Jet_eta"] and np.isfinite(figs["dfn"])
+    assert figs["dfn"] == pytest.approx(result.history[-1]["dfn"], abs=1e-10)
