@@ -267,11 +267,11 @@ class ConservAttack(DatasetAttack):
         xr = X[rows]
         values, ok = self.candidates(xr, direction, lo, hi, gen, dtype)
         jsd, dfn = stats.score(local_rows, values)
-        d_jsd = jsd - stats.jsd[None, :, None]
-        d_dfn = dfn - stats.dfn
-        if p.use_no_change:
-            ok = ok & (d_jsd <= p.max_jsd_single_change) & (d_dfn <= p.max_frob_single_change)
-        loss = torch.where(ok, p.alpha * jsd + p.beta * dfn, torch.full_like(jsd, float("inf")))
+        jsd_now, dfn_now = stats.jsd[None, :, None], stats.dfn
+        if p.use_no_change:  # the increase one change causes, against the statistics it was scored on
+            ok &= (jsd - jsd_now) <= p.max_jsd_single_change
+            ok &= (dfn - dfn_now) <= p.max_frob_single_change
+        loss = torch.add(jsd * p.alpha, dfn, alpha=p.beta).masked_fill_(~ok, float("inf"))
         best_loss, best = loss.reshape(len(rows), -1).min(dim=1)
         take = torch.isfinite(best_loss)
         t1 = time.perf_counter()
@@ -285,7 +285,8 @@ class ConservAttack(DatasetAttack):
         stats.apply(local_rows[b], new_rows)
         X[rows[b]] = new_rows
         timing["apply"] += time.perf_counter() - t1
-        return len(b), float(d_jsd[b, j, c].max()), float(d_dfn[b, j, c].max())
+        d_jsd = jsd[b, j, c] - jsd_now[0, j, 0]
+        return len(b), float(d_jsd.max()), float((dfn[b, j, c] - dfn_now).max())
 
 
 class _Bar:

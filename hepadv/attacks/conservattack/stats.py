@@ -233,40 +233,43 @@ class IncrementalStats:
         v = values.to(torch.float64)
 
         # JSD: one count leaves bin a and enters bin b of feature j (two table look-ups per candidate)
-        a = bin_index(xr, self.edges)  # (B, d)
+        a = bin_index(xr, self.edges)[:, :, None]  # (B, d, 1)
         b = bin_index(v, self.edges)  # (B, d, C)
-        leave = torch.gather(self.leave_gain[None].expand(len(xr), -1, -1), 2, a[:, :, None])
-        enter = torch.gather(self.enter_gain[None].expand(len(xr), -1, -1), 2, b)
-        change = torch.where(a[:, :, None] != b, leave + enter, torch.zeros_like(enter))
-        jsd = torch.sqrt(((self.js_sum[None, :, None] + change) / 2).clamp(min=0))
+        leave = torch.gather(self.leave_gain[None].expand(len(xr), -1, -1), 2, a)
+        jsd = torch.gather(self.enter_gain[None].expand(len(xr), -1, -1), 2, b).add_(leave)
+        jsd.masked_fill_(a == b, 0.0).add_(self.js_sum[None, :, None]).mul_(0.5).clamp_(min=0).sqrt_()
 
-        # dFN: row and column j of the Pearson matrix change by delta_k = u a_jk + w b_k (k != j)
+        # dFN: row and column j of the Pearson matrix change by delta_k = u a_jk + w b_k (k != j). Per (row, j)
+        # sums first (one (B, d) x (d, d) product each), then a few fused operations per candidate.
         s = self.inv_sd  # 0 for constant features
-        e = (xr - self.mean) * s  # b_k = s_k (x_k - mu_k), (B, d)
-        a_mat = self.comoment * s[None, :]  # a_jk = s_k M_jk
-        a_mat = a_mat * self.keep[:, None]
+        dev = xr - self.mean
+        e = dev * s  # b_k = s_k (x_k - mu_k), (B, d)
+        a_mat = self.comoment * s[None, :] * self.keep[:, None]  # a_jk = s_k M_jk
         a_mat.fill_diagonal_(0.0)
-        a2 = (a_mat**2).sum(dim=1)  # (d,)
-        da = (self.diff * a_mat).sum(dim=1)  # (d,)
-        ab = e @ a_mat.T  # (B, d): sum_k a_jk b_k
-        bb = (e**2).sum(dim=1, keepdim=True) - e**2
-        db = e @ self.diff.T
+        a2 = (a_mat**2).sum(dim=1)[None, :, None]  # (1, d, 1): sum_k a_jk^2
+        da2 = 2 * (self.diff * a_mat).sum(dim=1)[None, :, None]  # 2 sum_k D_jk a_jk
+        ab2 = (2 * (e @ a_mat.T))[:, :, None]  # (B, d, 1): 2 sum_k a_jk b_k
+        bb = ((e**2).sum(dim=1, keepdim=True) - e**2)[:, :, None]  # sum_{k != j} b_k^2
+        db2 = (2 * (e @ self.diff.T))[:, :, None]
 
-        delta = v - xr[:, :, None]
         m_jj = torch.diagonal(self.comoment)[None, :, None]
-        dev_old = (xr - self.mean)[:, :, None]
-        m_new = m_jj + delta * (2 * dev_old + delta * (n - 1) / n)
-        sq_old, sq_new = torch.sqrt(m_jj), torch.sqrt(m_new.clamp(min=1e-300))
-        t = 1 / sq_new
-        u = (m_jj - m_new) / (sq_old * sq_new * (sq_old + sq_new))  # t - t0 without cancellation
+        sq_old = torch.sqrt(m_jj)
+        delta = v - xr[:, :, None]
+        # exact change of the co-moment M_jj: delta (x_new - mu_new + x_old - mu_old)
+        dm = torch.addcmul(2 * dev[:, :, None], delta, torch.tensor((n - 1) / n, dtype=v.dtype, device=v.device))
+        dm.mul_(delta)
+        sq_new = (dm + m_jj).clamp_(min=1e-300).sqrt_()
+        t = sq_new.reciprocal()
         w = t * delta
-        row = (2 * (u * da[None, :, None] + w * db[:, :, None]) + u**2 * a2[None, :, None]
-               + 2 * u * w * ab[:, :, None] + w**2 * bb[:, :, None])
-        f2 = self.f2 + 2 * row
-        dfn = torch.sqrt(f2.clamp(min=0)) / self.clean_norm
-        bad = self.constant[None, :, None].expand_as(v)
-        inf = torch.full_like(dfn, float("inf"))
-        return torch.where(bad, inf, jsd), torch.where(bad, inf, dfn)
+        u = (dm.mul_(t).mul_(-s[None, :, None])).div_(sq_new.add_(sq_old))  # t - t0 without cancellation
+        # sum_k (D_jk + d_k)^2 - D_jk^2 = u (2 DA + u A + 2 w AB) + w (2 DB + w BB)
+        row = torch.addcmul(da2, u, a2).addcmul_(w, ab2).mul_(u)
+        row.add_(torch.addcmul(db2, w, bb).mul_(w))
+        dfn = row.mul_(2).add_(self.f2).clamp_(min=0).sqrt_().div_(self.clean_norm)
+        if bool(self.constant.any()):
+            jsd[:, self.constant] = float("inf")
+            dfn[:, self.constant] = float("inf")
+        return jsd, dfn
 
 
 def recompute(x: torch.Tensor, edges: torch.Tensor, clean_counts: torch.Tensor, c_clean: torch.Tensor,
