@@ -115,12 +115,12 @@ def toy_target(n: int, device: str) -> tuple[torch.nn.Module, torch.Tensor, torc
     run = Path("runs/adv")
     if not (run / "nominal" / "checkpoints" / "best.pt").is_file():
         return None
-    from hepadv.attacks.runner import load_variant, resolve_target
-    from hepadv.training.loop import load_data
+    from hepadv.runs import check_spec, open_run
 
-    card, run_dir = resolve_target(Path("cards/adv.yaml"))
-    loaded = load_variant(run_dir, "nominal", torch.device(device))
-    data = load_data(card)
+    run, card = open_run(Path("cards/adv.yaml"))
+    loaded = run.load("nominal", device=device)
+    data = run.data(card)
+    check_spec(loaded.spec, data.spec, str(run.dir))
     x = np.concatenate([data.test.x, data.train.x])[:n]
     y = np.concatenate([data.test.y, data.train.y])[:n]
     return loaded.model, torch.as_tensor(x).to(device), torch.as_tensor(y).to(device), loaded.spec

@@ -130,7 +130,7 @@ def test_run_dir_without_checkpoints(tmp_path: Path, attacked: tuple[Path, objec
     empty.mkdir()
     (empty / "config.json").write_text((tiny_card.parent / "run" / "config.json").read_text())
     line = one_line_error(run("attack", str(empty), "--plugin", "fgsm"))
-    assert "no checkpoints for variant 'nominal'" in line
+    assert "no trained model for variant 'nominal'" in line
     line = one_line_error(run("attack", str(tmp_path)))
     assert "not a hepadv run directory" in line
 
@@ -145,7 +145,7 @@ def test_feature_mismatch_names_first(tmp_path: Path, attacked: tuple[Path, obje
     state["spec"]["names"][5] = "Jet_renamed"
     torch.save(state, best)
     line = one_line_error(run("attack", str(run_dir), "--plugin", "fgsm"))
-    assert "do not match" in line and "feature 5 is 'Jet_renamed' in the model" in line
+    assert "do not match" in line and "feature 5 is 'Jet_renamed' here but" in line
 
 
 def test_empty_split(monkeypatch: pytest.MonkeyPatch, attacked: tuple[Path, object], tiny_card: Path) -> None:

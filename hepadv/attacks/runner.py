@@ -25,81 +25,24 @@ import numpy as np
 import torch
 
 from hepadv.cards.schema import RunCard
-from hepadv.data.base import FeatureSpec
 from hepadv.errors import CardError, CheckpointError, DataError, HepadvError
 from hepadv.io import atomic_path, write_json
+from hepadv.runs import Run, TrainedModel
 
 log = logging.getLogger("hepadv.attacks")
 DEFAULT_BINS = 200
 
 
-@dataclass
-class LoadedModel:
-    """What the attack needs of one trained variant (``hepadv.runs.TrainedModel`` once the core lands)."""
+def resolve_target(target: Path) -> tuple[Run, RunCard]:
+    """A run card (its output directory is the run) or a run directory (its recorded ``config.json``)."""
+    from hepadv.runs import CONFIG_FILE, open_run
 
-    model: torch.nn.Module
-    spec: FeatureSpec
-    variant: str
-    path: Path
-    epoch: int
-
-
-def resolve_target(target: Path) -> tuple[RunCard, Path]:
-    """A run card (its output directory is the run) or a run directory (its resolved ``config.json``)."""
-    from hepadv.cards.load import load_card, validate_card
-
-    if target.is_dir():
-        config = target / "config.json"
-        if not config.is_file():
-            raise CheckpointError(f"{target}: not a hepadv run directory (no config.json); "
-                                  "pass a run card or the output directory of hepadv train")
-        data = json.loads(config.read_text())
-        data["output"] = str(target)
-        return validate_card(data, str(config)), target
-    if target.is_file():
-        card = load_card(target)
-        return card, card.output_dir()
-    raise CardError(f"{target}: no such run card or run directory")
-
-
-def load_variant(run_dir: Path, variant: str, device: torch.device) -> LoadedModel:
-    """Rebuild one variant's best model from its checkpoint alone (the glue to replace by runs.load_trained)."""
-    from hepadv.models.base import build_model
-    from hepadv.training.checkpoint import load_checkpoint, load_model_state
-
-    path = run_dir / variant / "checkpoints" / "best.pt"
-    if not path.is_file():
-        raise CheckpointError(f"{run_dir}: no checkpoints for variant {variant!r} (expected {path}); "
-                              "train it first with hepadv train CARD")
-    state = load_checkpoint(path, map_location=device)
-    d = state.get("model") or {}
-    if "spec" not in state or "name" not in d:
-        raise CheckpointError(f"{path}: checkpoint lacks the model description or the feature spec")
-    model = build_model(d["name"], d["params"], d["n_features"], d["n_classes"]).to(device)
-    load_model_state(model, state, path)
-    model.eval()
-    return LoadedModel(model, FeatureSpec.from_dict(state["spec"]), variant, path, int(state.get("epoch", 0)))
-
-
-def spec_mismatch(model_spec: FeatureSpec, data_spec: FeatureSpec) -> str | None:
-    """The first difference between the model's and the dataset's features, in words (None if equal)."""
-    own = getattr(model_spec, "describe_mismatch", None)
-    if callable(own):
-        return own(data_spec)
-    if len(model_spec.names) != len(data_spec.names):
-        return f"the model has {len(model_spec.names)} features, the data {len(data_spec.names)}"
-    for i, (a, b) in enumerate(zip(model_spec.names, data_spec.names, strict=True)):
-        if a != b:
-            return f"feature {i} is {a!r} in the model but {b!r} in the data"
-    if tuple(model_spec.classes) != tuple(data_spec.classes):
-        return f"classes {list(model_spec.classes)} in the model, {list(data_spec.classes)} in the data"
-    for what in ("integer", "defaults", "mean", "std"):
-        a, b = np.asarray(getattr(model_spec, what)), np.asarray(getattr(data_spec, what))
-        bad = np.flatnonzero(a != b) if what == "integer" else np.flatnonzero(~np.isclose(a, b, rtol=1e-6))
-        if len(bad):
-            j = int(bad[0])
-            return f"{what} of feature {model_spec.names[j]!r}: {a[j]} in the model, {b[j]} in the data"
-    return None
+    if target.is_dir() and not (target / CONFIG_FILE).is_file():
+        raise CheckpointError(f"{target}: not a hepadv run directory (no {CONFIG_FILE}); "
+                              "pass a run card or the output directory of hepadv train")
+    if not target.exists():
+        raise CardError(f"{target}: no such run card or run directory")
+    return open_run(target)
 
 
 def attack_hash(plugin: str, params: dict[str, Any], split: str, n_events: int) -> str:
@@ -125,7 +68,7 @@ class Outcome:
     control: np.ndarray | None
 
 
-def attack_model(attack: Any, loaded: LoadedModel, x: torch.Tensor, y: torch.Tensor, progress: bool,
+def attack_model(attack: Any, loaded: TrainedModel, x: torch.Tensor, y: torch.Tensor, progress: bool,
                  num_bins: int) -> Outcome:
     """Run ``attack`` on one model and compute its figures of merit from the final sets."""
     from hepadv.attacks.conservattack.figures import figures_of_merit
@@ -149,13 +92,14 @@ def attack_model(attack: Any, loaded: LoadedModel, x: torch.Tensor, y: torch.Ten
     metrics = figures_of_merit(x.cpu().numpy(), x_adv.cpu().numpy(), labels, probs_clean, probs_adv,
                                tuple(spec.names), tuple(spec.classes), discriminators_for(spec), criterion,
                                num_bins, control)
-    metrics.update(variant=loaded.variant, checkpoint=str(loaded.path), epoch=loaded.epoch, seconds=seconds,
+    metrics.update(variant=loaded.variant, checkpoint=loaded.provenance.get("path"), epoch=loaded.epoch,
+                   provenance=loaded.provenance, seconds=seconds,
                    bins=num_bins, history=history, info=info)
     return Outcome(metrics, x_adv.cpu().numpy(), probs_clean, probs_adv,
                    criterion.fooled(probs_clean, probs_adv), control)
 
 
-def write_variant(out: Path, loaded: LoadedModel, outcome: Outcome, x: np.ndarray, labels: np.ndarray,
+def write_variant(out: Path, loaded: TrainedModel, outcome: Outcome, x: np.ndarray, labels: np.ndarray,
                   label: str) -> None:
     """events.npz (original units, names, labels, predictions), metrics.json and plots/ of one variant."""
     from hepadv.plotting.attack import plot_attack
@@ -178,30 +122,30 @@ def run_attack(target: Path, plugin: str, params: dict[str, Any], *, variant: st
                say: Any = print) -> tuple[Path, dict[str, Any]]:
     """Attack the run at ``target`` (card or run dir) with ``plugin``; returns (output dir, summary)."""
     from hepadv import get_attack
+    from hepadv.runs import check_spec, checkpoint_dir, load_trained
     from hepadv.training.device import resolve_device
-    from hepadv.training.loop import load_data, train
+    from hepadv.training.loop import train
 
     cls = get_attack(plugin)
     attack = cls(params)
-    card, run_dir = resolve_target(target)
+    run, card = resolve_target(target)
+    run_dir = run.dir
     names = [v.name for v in card.variants]
     if variant is not None and variant not in names:
         raise CardError(f"{target}: no variant {variant!r}; variants: {', '.join(names)}")
     wanted = [variant] if variant else names
-    missing = [v for v in wanted if not (run_dir / v / "checkpoints" / "best.pt").is_file()]
+    missing = [v for v in wanted if not (checkpoint_dir(run_dir, v) / "best.pt").is_file()]
     if missing and target.is_file():
         say(f"no trained models for {', '.join(missing)} in {run_dir}: training them first "
             f"(hepadv train {target})")
         train(card, resume=True, device=device, progress=progress)
     dev = resolve_device(device or card.device)
-    models = [load_variant(run_dir, v, dev) for v in wanted]
+    models = [load_trained(run_dir, v, device=dev) for v in wanted]
     for m in models:
         getattr(attack, "check", lambda spec: None)(m.spec)  # param/feature mismatches before the data loads
-    data = load_data(card)
+    data = run.data(card)
     for m in models:
-        problem = spec_mismatch(m.spec, data.spec)
-        if problem:
-            raise CheckpointError(f"{m.path}: the model's features do not match the dataset's: {problem}")
+        check_spec(m.spec, data.spec, str(m.provenance.get("path")))
     part = getattr(data, split)
     n = len(part) if max_events is None else min(max_events, len(part))
     if n == 0:

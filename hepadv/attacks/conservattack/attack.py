@@ -26,7 +26,6 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from hepadv.attacks.base import FeatureMasks
@@ -36,6 +35,7 @@ from hepadv.attacks.conservattack.targets import FooledCriterion, get_discrimina
 from hepadv.attacks.dataset_level import DatasetAttack, DatasetAttackParams, DatasetAttackResult
 from hepadv.data.base import FeatureSpec
 from hepadv.errors import HepadvError
+from hepadv.models.base import attack_loss
 
 log = logging.getLogger("hepadv.attacks")
 
@@ -84,12 +84,6 @@ class ConservAttackParams(DatasetAttackParams):
         if self.alpha == 0 and self.beta == 0:
             raise ValueError("alpha and beta cannot both be 0: every candidate would score the same")
         return self
-
-
-def attack_loss(model: torch.nn.Module, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The model's ``attack_loss`` (core API) where it has one, else summed cross entropy."""
-    own = getattr(model, "attack_loss", None)
-    return own(logits, y) if callable(own) else F.cross_entropy(logits, y, reduction="sum")
 
 
 def gradient_sign(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -187,7 +181,7 @@ class ConservAttack(DatasetAttack):
             signal = torch.as_tensor(np.isin(labels, disc.signal), device=dev)
             cut = best_single_cut(x, signal, tuple(spec.names))
             constrained = ~cut.signal_region(x)
-            info["control_region"] = {**cut.to_dict(), "signal": disc.group_label("signal", tuple(spec.classes)),
+            info["control_region"] = {**cut.to_dict(), "signal": disc.group_label("signal"),
                                       "n_control": int(constrained.sum()), "n_signal": int((~constrained).sum())}
             if int(constrained.sum()) < 2:
                 raise HepadvError(f"control region below the best cut on {cut.name} holds "

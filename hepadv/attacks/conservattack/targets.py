@@ -12,27 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hepadv.data.base import DEEPCSV_CLASSES, FeatureSpec
+from hepadv.data.base import FeatureSpec
 from hepadv.errors import HepadvError
-from hepadv.evaluation.discriminators import DISCRIMINATORS, Discriminator, discriminator, is_signal, jets_for
+from hepadv.evaluation.discriminators import Discriminator, discriminator, is_signal, jets_for
 from hepadv.evaluation.roc import roc_curve, threshold_at_mistag
 
 
 def discriminators_for(spec: FeatureSpec) -> dict[str, Discriminator]:
     """The task's discriminators: BvsL/BvsC/CvsB/CvsL for DeepCSV classes, "<c1>vs<c0>" for a binary task,
-    "<c>vsRest" otherwise. Uses ``spec.discriminators`` where the FeatureSpec provides it (core API)."""
-    own = getattr(spec, "discriminators", None)
-    if isinstance(own, dict) and own:
-        return dict(own)
-    classes = tuple(spec.classes)
-    if classes == DEEPCSV_CLASSES:
-        return dict(DISCRIMINATORS)
-    if len(classes) == 2:
-        name = f"{classes[1]}vs{classes[0]}"
-        return {name: Discriminator(name, signal=(1,), background=(0,))}
-    return {f"{c}vsRest": Discriminator(f"{c}vsRest", signal=(i,),
-                                        background=tuple(k for k in range(len(classes)) if k != i))
-            for i, c in enumerate(classes)}
+    "<c>vsRest" otherwise (``FeatureSpec.discriminators``)."""
+    return dict(spec.discriminators)
 
 
 def get_discriminator_for(spec: FeatureSpec, name: str | None) -> Discriminator:
