@@ -177,3 +177,36 @@ def test_attack_card_validation(tmp_path: Path) -> None:
     bad.write_text("attack: {name: conservattack}\nsplitt: test\n")
     with pytest.raises(CardError, match="splitt"):
         load_attack_card(bad)
+
+
+def test_conservattack_beats_fgsm_at_equal_visibility(attacked: tuple[Path, object], tiny_card: Path) -> None:
+    """On the trained nominal model: a higher fooling ratio than FGSM whose mean JSD is at least as large."""
+    from hepadv.attacks.conservattack.attack import ConservAttack
+    from hepadv.attacks.conservattack.figures import distribution_figures
+    from hepadv.attacks.fgsm import FGSM
+    from hepadv.runs import open_run
+
+    run, card = open_run(tiny_card)
+    trained = run.load("nominal")
+    test = run.data(card).test
+    x, y = torch.as_tensor(test.x), torch.as_tensor(test.y)
+    model, spec, bins = trained.model, trained.spec, 20
+    with torch.no_grad():
+        clean = model(x).argmax(1)
+
+    def fooling(x_adv: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float((model(x_adv).argmax(1) != clean).double().mean())
+
+    ca = ConservAttack(min_change=0.2, step=0.2, n_steps=5, n_iterations=6, num_bins=bins,
+                       max_jsd_single_change=0.05, max_frob_single_change=0.002).run(model, x, y, spec)
+    ca_fr = fooling(ca.x_adv)
+    ca_jsd = distribution_figures(x.numpy(), ca.x_adv.numpy(), spec.names, bins)["mean_jsd"]
+    fgsm = []
+    for eps in (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5):
+        x_adv = FGSM(epsilon=eps)(model, x, y, spec)
+        fgsm.append((eps, fooling(x_adv), distribution_figures(x.numpy(), x_adv.numpy(), spec.names, bins)["mean_jsd"]))
+    as_visible = [(eps, fr, jsd) for eps, fr, jsd in fgsm if jsd >= ca_jsd]
+    assert as_visible, f"no FGSM epsilon reaches CONSERVAttack's mean JSD {ca_jsd:.4f}: {fgsm}"
+    _eps, fgsm_fr, _jsd = as_visible[0]  # the weakest FGSM that is at least as visible
+    assert ca_fr > fgsm_fr, f"CONSERVAttack FR {ca_fr:.3f} at JSD {ca_jsd:.4f} vs FGSM {fgsm}"

@@ -213,7 +213,7 @@ def test_binary_model() -> None:
 @pytest.mark.parametrize(("override", "message"), [
     ({"alpha": -1}, "alpha"), ({"num_bins": 1}, "num_bins"), ({"alpha": 0, "beta": 0}, "cannot both be 0"),
     ({"block_size": 0}, "block_size"), ({"mistag": 1.5}, "mistag"), ({"colour": 3}, "colour"),
-    ({"fooled_by": "vibes"}, "fooled_by"),
+    ({"fooled_by": "vibes"}, "fooled_by"), ({"use_disco": True}, "not implemented"),
 ])
 def test_parameter_validation(override: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
