@@ -214,7 +214,8 @@ def _wc(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], list, 
     # the soft muon's charge depends on the flavour of the jet it sits in: set after the jets exist
     muons["_soft_of"] = np.concatenate([np.full(n, -1), soft_ev])
     met_pt = pt * rng.uniform(0.6, 1.4, n)
-    return muons, roles, (met_pt, rng.uniform(-np.pi, np.pi, n))
+    met_phi = w_mu["phi"] + np.pi + rng.normal(0.0, 0.6, n)  # the neutrino recoils against the muon
+    return muons, roles, (met_pt, _wrap(met_phi))
 
 
 def _ttsemilep(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], list, tuple[np.ndarray, np.ndarray]]:

@@ -1,0 +1,12 @@
+"""Built-in Data/MC selections: dy, wc, ttsemilep (muon channel)."""
+
+from hepadv.registry.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def register_selections(register: Register) -> None:
+    from hepadv.datamc.selections import DrellYan, TTSemiLeptonic, WPlusCharm
+
+    register(DrellYan)
+    register(WPlusCharm)
+    register(TTSemiLeptonic)
