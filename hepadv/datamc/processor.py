@@ -19,6 +19,10 @@ import numpy as np
 from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS, control_hist, fill_value, output_hist, per_jet
 from hepadv.datamc.taggers import ModelTagger, StoredTagger, chunk_seed, truth_labels
 
+# NanoAODSchema warns about cross-references toy and old files lack while it builds each chunk's events,
+# before process() runs: filter those where the processor is unpickled (every worker imports this module).
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"coffea\.nanoevents\.schemas")
+
 try:  # coffea is a dependency, but keep `import hepadv.datamc.processor` cheap to fail clearly
     from coffea.processor import ProcessorABC
 except ImportError:  # pragma: no cover

@@ -42,9 +42,9 @@ def build_selection(card: DataMCCard) -> Any:
 def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> tuple[dict[str, list[Path]],
                                                                                      dict[str, str], str]:
     """(files per sample, tree per sample, origin): the card's files, or toynano files for the topology."""
-    if card.data is not None and card.mc is not None:
-        return ({"data": list(card.data.files), "mc": list(card.mc.files)},
-                {"data": card.data.tree, "mc": card.mc.tree}, "files")
+    if card.mc is not None:
+        samples = {"mc": card.mc} if card.data is None else {"data": card.data, "mc": card.mc}
+        return ({s: list(v.files) for s, v in samples.items()}, {s: v.tree for s, v in samples.items()}, "files")
     from hepadv.datamc.toynano import TOPOLOGIES, ToyNanoParams, toynano_files
 
     if selection_name not in TOPOLOGIES:
