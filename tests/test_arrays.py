@@ -60,7 +60,7 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
     np.testing.assert_array_equal(jets.pt, cols["Jet_pt"])
     np.testing.assert_array_equal(jets.eta, cols["Jet_eta"])
     np.testing.assert_array_equal(jets.features[:, 3], cols["n_tracks"])
-    sv = jets.features[:, 2]
+    sv = jets.marked()[:, 2]
     assert np.isnan(sv[:3]).all(), "placeholder, inf and absurd values become NaN"
     np.testing.assert_allclose(sv[3:], cols["sv_mass"][3:].astype(np.float32))
     assert jets.classes == ("b", "bb", "c", "udsg")
@@ -92,7 +92,7 @@ def test_custom_placeholders_and_classes(tmp_path: Path) -> None:
     cols["label"] = cols["label"] % 3
     cols["sv_mass"][5] = -1.0
     jets = dataset(write(tmp_path / "c.npz", cols), placeholders=[-1.0], classes=["light", "c", "b"]).load()
-    sv = jets.features[:, 2]
+    sv = jets.marked()[:, 2]
     assert np.isnan(sv[5]) and np.isnan(sv[1]) and np.isnan(sv[2])
     assert sv[0] == -999.0, "-999 is an ordinary value once the placeholders are replaced"
     assert jets.classes == ("light", "c", "b")
@@ -109,11 +109,11 @@ def test_deepcsv_rules_apply_to_deepcsv_columns(tmp_path: Path) -> None:
     }
     feats = list(cols)[2:5]
     path = write(tmp_path / "deepcsv.parquet", cols)
-    x = ArrayJets(ArrayJets.parse_params({"path": str(path), "features": feats})).load().features
+    x = ArrayJets(ArrayJets.parse_params({"path": str(path), "features": feats})).load().marked()
     assert np.isnan(x[1:, 1]).all() and x[0, 1] == 0.5
     assert np.isnan(x[0, 2])
     raw = ArrayJets(ArrayJets.parse_params({"path": str(path), "features": feats, "deepcsv_rules": False})).load()
-    assert not np.isnan(raw.features).any()
+    assert not np.isnan(raw.marked()).any()
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".parquet", ".h5"])

@@ -12,6 +12,7 @@ from hepadv.attacks.noise import GaussianNoise
 from hepadv.attacks.shift import SystematicShift
 from hepadv.data.base import FeatureSpec
 from hepadv.errors import HepadvError
+from hepadv.random import RandomStream
 from tests.synthetic import mean_ce
 
 BLIND = torch.nn.Identity()  # these distortions never look at the model
@@ -39,11 +40,39 @@ def test_noise_has_the_requested_moments_and_spares_integers(wide) -> None:  # t
 
 def test_noise_is_reproducible_per_seed_and_differs_between_batches(wide) -> None:  # type: ignore[no-untyped-def]
     spec, x = wide
-    a = GaussianNoise(sigma=0.1, batch_size=1000)(BLIND, x[:3000], None, spec)
-    torch.testing.assert_close(a, GaussianNoise(sigma=0.1, batch_size=1000)(BLIND, x[:3000], None, spec))
-    assert not torch.equal(a, GaussianNoise(sigma=0.1, seed=1, batch_size=1000)(BLIND, x[:3000], None, spec))
+    noise = GaussianNoise(sigma=0.1, batch_size=1000)
+    a = noise(BLIND, x[:3000], None, spec, RandomStream(0))
+    torch.testing.assert_close(a, noise(BLIND, x[:3000], None, spec, RandomStream(0)), rtol=0, atol=0)
+    assert not torch.equal(a, noise(BLIND, x[:3000], None, spec, RandomStream(1)))
     d = (a - x[:3000])[:, 0]
     assert not torch.allclose(d[:1000], d[1000:2000])
+
+
+@pytest.mark.parametrize("chunks", [[5000], [1, 4096, 903], [2500, 2500], [4095, 2, 903]])
+def test_noise_by_chunks_equals_noise_in_one_pass(wide, chunks: list[int]) -> None:  # type: ignore[no-untyped-def]
+    """Each chunk gets the stream at its first row: any chunking and batch size reproduce the single pass."""
+    spec, x = wide
+    x = x[:5000]
+    whole = GaussianNoise(sigma=0.1)(BLIND, x, None, spec, RandomStream(7, ("mc",)))
+    parts, start = [], 0
+    for n in chunks:
+        stream = RandomStream(7, ("mc",)).at(start)
+        parts.append(GaussianNoise(sigma=0.1, batch_size=333)(BLIND, x[start : start + n], None, spec, stream))
+        start += n
+    torch.testing.assert_close(torch.cat(parts), whole, rtol=0, atol=0)
+
+
+def test_noise_components_pickle_and_keep_no_state(wide) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    spec, x = wide
+    noise = GaussianNoise(sigma=0.1)
+    before = pickle.dumps(noise)
+    noise(BLIND, x[:100], None, spec, RandomStream(0))
+    assert pickle.dumps(noise) == before
+    clone = pickle.loads(before)
+    torch.testing.assert_close(clone(BLIND, x[:100], None, spec, RandomStream(0)),
+                               noise(BLIND, x[:100], None, spec, RandomStream(0)), rtol=0, atol=0)
 
 
 def test_noise_leaves_defaults_and_respects_the_cap(small_tagger) -> None:  # type: ignore[no-untyped-def]
@@ -94,9 +123,8 @@ def test_noise_training_follows_global_rng(small_tagger) -> None:  # type: ignor
 
     data, _, x, _ = small_tagger
     defence = get_defence("adversarial_training")(attack="gaussian_noise", attack_params={"sigma": 0.05})
-    assert defence.attack.params.seed is None
     masks = FeatureMasks.from_spec(data.spec, "cpu")
     torch.manual_seed(3)
-    a = defence.attack.perturb(BLIND, x, None, masks)  # type: ignore[arg-type]
+    a = defence.attack.perturb(BLIND, x, None, masks, None)  # type: ignore[arg-type]
     torch.manual_seed(3)
-    torch.testing.assert_close(defence.attack.perturb(BLIND, x, None, masks), a)  # type: ignore[arg-type]
+    torch.testing.assert_close(defence.attack.perturb(BLIND, x, None, masks, None), a)  # type: ignore[arg-type]

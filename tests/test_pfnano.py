@@ -118,7 +118,7 @@ def test_real_labels_match_direct_uproot_computation(real: tuple[Any, dict[str, 
 @pytest.mark.realdata
 def test_real_kinematic_cuts_hold(real: tuple[Any, dict[str, np.ndarray]]) -> None:
     jets, raw = real
-    dr = jets.features[:, FEATURES.index("Jet_DeepCSV_trackSumJetDeltaR")]
+    dr = jets.marked()[:, FEATURES.index("Jet_DeepCSV_trackSumJetDeltaR")]
     assert np.all(np.abs(jets.eta) < 2.5)
     assert np.all((jets.pt > 20) & (jets.pt < 1000))
     assert np.all(dr < 0.3)  # also: never NaN, untaggable jets are gone
@@ -138,7 +138,7 @@ def test_real_missing_track_sum_dr_only_outside_tracker(real: tuple[Any, dict[st
 @pytest.mark.realdata
 def test_real_only_nan_remains(real: tuple[Any, dict[str, np.ndarray]]) -> None:
     jets, _ = real
-    x = jets.features
+    x = jets.marked()
     assert not np.any(np.isinf(x))
     finite = x[np.isfinite(x)]
     assert not np.any(finite == -999) and np.all(np.abs(finite) < 1e30)
@@ -150,7 +150,7 @@ def test_real_only_nan_remains(real: tuple[Any, dict[str, np.ndarray]]) -> None:
 def test_real_track_k_rule(real: tuple[Any, dict[str, np.ndarray]]) -> None:
     """Tracks a jet does not have are NaN, even where the file holds stale, finite numbers for them."""
     jets, raw = real
-    x = jets.features
+    x = jets.marked()
     n_sel = x[:, FEATURES.index("Jet_DeepCSV_jetNSelectedTracks")]
     n_etarel = x[:, FEATURES.index("Jet_DeepCSV_jetNTracksEtaRel")]
     for k in range(N_TRACKS):
@@ -169,7 +169,7 @@ def test_real_track_k_rule(real: tuple[Any, dict[str, np.ndarray]]) -> None:
 def test_real_two_files_max_jets_and_log(
     samples: Path, real: tuple[Any, dict[str, np.ndarray]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Files are concatenated in order, max_jets cuts after cleaning, each file logs its cleaned placeholders."""
+    """Files are concatenated in order, max_jets cuts after cleaning, each file logs its jet counts."""
     jets, _ = real
     path = samples / "pfnano.root"
     with caplog.at_level(logging.INFO, logger="hepadv.data"):
@@ -178,7 +178,7 @@ def test_real_two_files_max_jets_and_log(
     np.testing.assert_array_equal(capped.labels[: len(jets)], jets.labels)
     np.testing.assert_array_equal(capped.features[len(jets) :], jets.features[:3])
     lines = [
-        r.getMessage() for r in caplog.records if r.name == "hepadv.data" and "placeholder values" in r.getMessage()
+        r.getMessage() for r in caplog.records if r.name == "hepadv.data" and "after cleaning" in r.getMessage()
     ]
     assert len(lines) == 2 and all("pfnano.root" in line for line in lines)
 
@@ -280,9 +280,9 @@ def test_labels_and_track_rule_on_synthetic_jets(tmp_path: Path) -> None:
     }
     jets = dataset([write_jets(tmp_path / "lab.root", [5], values)]).load()
     assert jets.labels.tolist() == [0, 1, 2, 3, 3]
-    col = jets.features[:, FEATURES.index("Jet_DeepCSV_trackPtRel_2")]
+    col = jets.marked()[:, FEATURES.index("Jet_DeepCSV_trackPtRel_2")]
     assert np.isnan(col[[1, 2]]).all() and np.isfinite(col[[0, 3, 4]]).all()
-    assert np.isnan(jets.features[1, FEATURES.index("Jet_DeepCSV_vertexMass")])
+    assert np.isnan(jets.marked()[1, FEATURES.index("Jet_DeepCSV_vertexMass")])
 
 
 def test_params_validation_and_relative_paths(tmp_path: Path) -> None:

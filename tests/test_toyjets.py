@@ -30,7 +30,7 @@ def jets() -> RawJets:
 
 
 def col(jets: RawJets, name: str) -> np.ndarray:
-    return jets.features[:, COL[name]]
+    return jets.marked()[:, COL[name]]
 
 
 def test_layout_and_dtypes(jets: RawJets) -> None:
@@ -43,7 +43,7 @@ def test_layout_and_dtypes(jets: RawJets) -> None:
     assert jets.classes == DEEPCSV_CLASSES
     np.testing.assert_array_equal(jets.pt, col(jets, "Jet_pt"))
     np.testing.assert_array_equal(jets.eta, col(jets, "Jet_eta"))
-    assert not np.isinf(jets.features).any(), "placeholders and glitches must have become NaN"
+    assert not np.isinf(jets.marked()).any(), "placeholders and glitches must have become NaN"
 
 
 def test_kinematic_acceptance(jets: RawJets) -> None:
@@ -141,7 +141,7 @@ def test_pv_pull_shows_only_in_3d_minus_2d(jets: RawJets) -> None:
     dominated by its own spread of several units."""
     from hepadv.data.toyjets import _Tuning
 
-    f, y = jets.features, jets.labels
+    f, y = jets.marked(), jets.labels
     d = np.concatenate([f[:, COL[f"Jet_DeepCSV_trackSip3dSig_{k}"]] - f[:, COL[f"Jet_DeepCSV_trackSip2dSig_{k}"]]
                         for k in range(N_TRACKS)])
     lab = np.tile(y, N_TRACKS)
@@ -178,7 +178,7 @@ def test_above_charm_missing_more_often_for_light(jets: RawJets) -> None:
 def test_difficulty_reduces_separation() -> None:
     def b_minus_light(difficulty: float) -> float:
         j = generate_toyjets(5_000, seed=2, difficulty=difficulty)
-        s = j.features[:, COL["Jet_DeepCSV_trackSip2dSig_0"]]
+        s = j.marked()[:, COL["Jet_DeepCSV_trackSip2dSig_0"]]
         return float(np.nanmedian(s[j.labels == 0]) - np.nanmedian(s[j.labels == 3]))
 
     assert b_minus_light(2.0) < b_minus_light(1.0) < b_minus_light(0.5)

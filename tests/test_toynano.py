@@ -40,11 +40,12 @@ def test_round_trip_through_pfnano_reader(toy_file) -> None:  # type: ignore[no-
     loaded = PFNanoJets(PFNanoJets.parse_params({"files": [str(path)]})).load()
     # toy jets pass the kinematic cuts by construction; only a glitched (NaN) trackSumJetDeltaR fails the
     # < 0.3 cut in the PFNano reader, where a missing value means "no tag info"
-    kept = ~np.isnan(jets.features[:, FEATURES.index("Jet_DeepCSV_trackSumJetDeltaR")])
+    marked = jets.marked()
+    kept = ~np.isnan(marked[:, FEATURES.index("Jet_DeepCSV_trackSumJetDeltaR")])
     assert (~kept).sum() <= 5
     np.testing.assert_array_equal(loaded.labels, jets.labels[kept])
-    np.testing.assert_array_equal(np.isnan(loaded.features), np.isnan(jets.features[kept]))
-    np.testing.assert_allclose(np.nan_to_num(loaded.features), np.nan_to_num(jets.features[kept]), rtol=1e-6)
+    np.testing.assert_array_equal(np.isnan(loaded.marked()), np.isnan(marked[kept]))
+    np.testing.assert_allclose(np.nan_to_num(loaded.marked()), np.nan_to_num(marked[kept]), rtol=1e-6)
 
 
 def test_train_pfnano_card_on_toy_file(toy_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

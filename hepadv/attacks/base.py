@@ -1,19 +1,25 @@
-"""Attack interface and the per-feature rules every per-event attack shares.
+"""Per-event attack interface: ``attack(model, x, y, spec, rng) -> x_adv`` in scaled space.
 
-An attack maps scaled inputs to perturbed scaled inputs: ``attack(model, x, y, spec) -> x_adv``.
-Integer features and defaulted values are never touched; with ``relative_cap`` the shift in
-original units is limited to ``|relative_cap * x|`` (paper eq. 4).
+Integer features and defaulted values are never touched (``FeatureMasks``); with ``relative_cap`` the
+shift in original units is limited to ``|relative_cap * x|`` (paper eq. 4). Attacks keep no mutable
+state: random ones draw from the ``RandomStream`` the caller passes, so chunked runs reproduce one pass.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
 
 from hepadv.components import Component, ComponentParams
-from hepadv.data.base import FeatureSpec
+from hepadv.data.masks import FeatureMasks
+from hepadv.data.spec import FeatureSpec
+from hepadv.random import RandomStream
+
+__all__ = ["Attack", "AttackParams", "FeatureMasks"]
 
 
 class AttackParams(ComponentParams):
@@ -21,9 +27,14 @@ class AttackParams(ComponentParams):
 
 
 class Attack(Component):
-    """Base class. Subclasses implement ``perturb`` on one batch; ``__call__`` batches and keeps model state."""
+    """Base class. Subclasses implement ``perturb`` on one batch; ``__call__`` batches and keeps model state.
+
+    ``needs_labels`` False declares a label-free distortion (noise, shifts): it runs on data too and is
+    left out of the transferability matrix, since it ignores the model.
+    """
 
     name: ClassVar[str]
+    kind: ClassVar[str] = "per-event"
     Params: ClassVar[type[AttackParams]] = AttackParams
     needs_labels: ClassVar[bool] = True
 
@@ -32,20 +43,23 @@ class Attack(Component):
                                         else params)
 
     def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, spec: FeatureSpec,
-                 ) -> torch.Tensor:
+                 rng: RandomStream | None = None) -> torch.Tensor:
+        """Perturb ``x`` batch by batch; batch i gets ``rng.at(start of batch i)``, so batching never matters."""
         was_training = model.training
         model.eval()
         try:
             masks = FeatureMasks.from_spec(spec, x.device)
-            out = [self.perturb(model, x[i : i + self.params.batch_size],
-                                None if y is None else y[i : i + self.params.batch_size], masks)
-                   for i in range(0, len(x), self.params.batch_size)]
+            bs = self.params.batch_size
+            out = [self.perturb(model, x[i : i + bs], None if y is None else y[i : i + bs], masks,
+                                None if rng is None else rng.at(i))
+                   for i in range(0, len(x), bs)]
             return torch.cat(out) if out else x.clone()
         finally:
             model.train(was_training)
 
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, masks: FeatureMasks,
-                ) -> torch.Tensor:
+                rng: RandomStream | None) -> torch.Tensor:
+        """Perturbed copy of one batch; ``rng`` None means draw from torch's global generator."""
         raise NotImplementedError
 
     def short_label(self) -> str:
@@ -54,48 +68,19 @@ class Attack(Component):
         return self.name if eps is None else f"{self.name} ε={eps:g}"
 
     def label(self) -> str:
-        """Short text for tables and legends, e.g. ``fgsm(epsilon=0.01)``."""
-        main = {k: v for k, v in self.params.model_dump().items() if k != "batch_size"}
-        return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in main.items()) + ")"
+        """Text for tables, e.g. ``fgsm(epsilon=0.01, relative_cap=0.25)``."""
+        return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in self.main_params().items()) + ")"
 
+    def main_params(self) -> dict[str, Any]:
+        """The params that change the result (``batch_size`` does not)."""
+        return {k: v for k, v in self.params.model_dump(mode="json").items() if k != "batch_size"}
 
-class FeatureMasks:
-    """Tensors derived once per call from the FeatureSpec: what may move, and by how much."""
+    def id(self) -> str:
+        """Stable key for results: the name plus a hash of the params, e.g. ``fgsm-1f0c3a9b``."""
+        blob = json.dumps(self.main_params(), sort_keys=True)
+        return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
-    def __init__(self, integer: torch.Tensor, scaled_defaults: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-                 names: tuple[str, ...] = ()):
-        self.names = names  # feature names, for attacks configured per feature
-        self.integer = integer  # (n_features,) bool
-        self.scaled_defaults = scaled_defaults  # (n_features,)
-        self.mean = mean
-        self.std = std
-        # defaults sit 0.001 (original units) below the minimum: match within a quarter of that gap
-        self.default_tolerance = (0.25e-3 / std).clamp(min=1e-6, max=1e-5)
-
-    @classmethod
-    def from_spec(cls, spec: FeatureSpec, device: torch.device | str) -> FeatureMasks:
-        def t(a: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-            return torch.as_tensor(a, dtype=dtype, device=device)
-
-        return cls(t(spec.integer, torch.bool), t(spec.scaled_defaults), t(spec.mean), t(spec.std), tuple(spec.names))
-
-    def movable(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, n_features) bool: continuous features that are not at their default value."""
-        at_default = (x - self.scaled_defaults).abs() <= self.default_tolerance
-        return ~at_default & ~self.integer
-
-    def bounded_step(self, x: torch.Tensor, direction: torch.Tensor, epsilon: float | torch.Tensor,
-                     relative_cap: float | None) -> torch.Tensor:
-        """Scaled-space step ``epsilon * direction`` on movable features, capped in original units (eq. 4).
-
-        ``epsilon`` is a number or a tensor broadcastable to x (per feature or per value, >= 0). With the
-        cap, |shift in original units| <= min(epsilon * std, relative_cap * |x_original|).
-        """
-        if isinstance(epsilon, torch.Tensor):
-            size = epsilon.to(x.dtype).expand_as(x)
-        else:
-            size = torch.full_like(x, float(epsilon))
-        if relative_cap is not None:
-            x_orig = x * self.std + self.mean
-            size = torch.minimum(size, relative_cap * x_orig.abs() / self.std)
-        return torch.where(self.movable(x), direction * size, torch.zeros_like(x))
+    def describe(self) -> dict[str, Any]:
+        """The attack as data, for metrics files: id, name, params, labels."""
+        return {"id": self.id(), "name": self.name, "params": self.main_params(), "label": self.short_label(),
+                "needs_labels": self.needs_labels}

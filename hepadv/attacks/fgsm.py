@@ -5,21 +5,22 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 
 from hepadv.attacks.base import Attack, AttackParams, FeatureMasks
+from hepadv.models.base import attack_loss
+from hepadv.random import RandomStream
 
 
 def loss_gradient(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """d CE / d x for a batch, without touching the model's parameter gradients.
+    """d J / d x for a batch, J the model's ``attack_loss``; the parameter gradients are not touched.
 
-    Cross entropy, not the focal training loss: with gamma = 25 the focal gradient underflows to
-    exactly zero for well-classified jets, and sign(0) = 0 would leave them unattacked.
+    J is the model's attack loss (summed cross entropy by default), not the focal training loss: with
+    gamma = 25 the focal gradient underflows to exactly zero for well-classified jets, and sign(0) = 0
+    would leave them unattacked.
     """
     x = x.detach().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
+    (grad,) = torch.autograd.grad(attack_loss(model, model(x), y), x)
     return grad
 
 
@@ -38,7 +39,7 @@ class FGSM(Attack):
         relative_cap: float | None = Field(0.25, gt=0)
 
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, masks: FeatureMasks,
-                ) -> torch.Tensor:
+                rng: RandomStream | None = None) -> torch.Tensor:
         if y is None:
             raise ValueError("FGSM needs truth labels")
         grad = loss_gradient(model, x, y)

@@ -8,15 +8,16 @@ import torch
 from pydantic import Field
 
 from hepadv.attacks.base import Attack, AttackParams, FeatureMasks
-from hepadv.data.base import FeatureSpec
+from hepadv.random import RandomStream
 
 
 class GaussianNoise(Attack):
     """x + N(mu, sigma^2) in scaled space; integers and defaults untouched, eq. 4 cap (0.25 |x|) applied.
 
-    Needs no labels and no gradient, so it also runs on data. ``seed`` makes a call reproducible (the
-    same jets get the same noise); with ``seed: null`` the draws come from torch's global generator,
-    which is what training with noise augmentation wants.
+    Needs no labels and no gradient, so it also runs on data. The draws come from the caller's
+    ``RandomStream`` (evaluation and Data/MC derive it from the card's seed, keyed by row), so the same
+    jets get the same noise however the sample is chunked; without a stream (noise augmentation in
+    training) they come from torch's global generator, which checkpoints restore.
     """
 
     name: ClassVar[str] = "gaussian_noise"
@@ -26,26 +27,17 @@ class GaussianNoise(Attack):
         sigma: float = Field(0.01, ge=0, description="standard deviation, scaled units")
         mu: float = Field(0.0, description="offset, scaled units")
         relative_cap: float | None = Field(0.25, gt=0)
-        seed: int | None = Field(0, ge=0)
-
-    _generator: torch.Generator | None = None
 
     def short_label(self) -> str:
         mu = f", μ={self.params.mu:g}" if self.params.mu else ""
         return f"noise σ={self.params.sigma:g}{mu}"
 
-    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, spec: FeatureSpec,
-                 ) -> torch.Tensor:
-        if self.params.seed is not None:  # one stream per call, so batches get different noise
-            self._generator = torch.Generator(device=x.device).manual_seed(self.params.seed)
-        try:
-            return super().__call__(model, x, y, spec)
-        finally:
-            self._generator = None
-
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, masks: FeatureMasks,
-                ) -> torch.Tensor:
+                rng: RandomStream | None = None) -> torch.Tensor:
         p = self.params
-        z = torch.randn(x.shape, generator=self._generator, device=x.device, dtype=x.dtype)
+        if rng is None:
+            z = torch.randn(x.shape, device=x.device, dtype=x.dtype)
+        else:
+            z = rng.normal(tuple(x.shape), device=x.device, dtype=x.dtype)
         noise = p.mu + p.sigma * z
         return (x + masks.bounded_step(x, noise.sign(), noise.abs(), p.relative_cap)).detach()

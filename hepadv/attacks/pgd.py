@@ -9,6 +9,7 @@ from pydantic import Field
 
 from hepadv.attacks.base import Attack, AttackParams, FeatureMasks
 from hepadv.attacks.fgsm import loss_gradient
+from hepadv.random import RandomStream
 
 
 class PGD(Attack):
@@ -18,8 +19,9 @@ class PGD(Attack):
     <= relative_cap * |x| in original units (paper eq. 4); integer features and defaults never move.
     FGSM is the one-step case (``steps: 1``, ``step_size`` = epsilon). ``step_size`` defaults to
     2.5 epsilon / steps, so the walk can cross the ball and still turn back. With ``random_start``
-    the walk starts at a uniform point of the ball, drawn from ``seed`` (reproducible evaluation) or,
-    with ``seed: null``, from torch's global generator (what adversarial training checkpoints).
+    the walk starts at a uniform point of the ball, drawn from the caller's random stream (evaluation
+    derives it from the card's seed) or, inside adversarial training, from the training RNG that
+    checkpoints restore.
     """
 
     name: ClassVar[str] = "pgd"
@@ -30,10 +32,9 @@ class PGD(Attack):
         steps: int = Field(10, ge=1, le=1000)
         step_size: float | None = Field(None, gt=0, description="scaled units; default 2.5 epsilon / steps")
         random_start: bool = False
-        seed: int | None = Field(0, ge=0)
 
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, masks: FeatureMasks,
-                ) -> torch.Tensor:
+                rng: RandomStream | None = None) -> torch.Tensor:
         if y is None:
             raise ValueError("PGD needs truth labels")
         p = self.params
@@ -42,10 +43,10 @@ class PGD(Attack):
         alpha = p.step_size if p.step_size is not None else 2.5 * p.epsilon / p.steps
         x_adv = x0
         if p.random_start:
-            gen = None
-            if p.seed is not None:
-                gen = torch.Generator(device=x0.device).manual_seed(p.seed)
-            u = torch.rand(x0.shape, generator=gen, device=x0.device, dtype=x0.dtype)
+            if rng is None:
+                u = torch.rand(x0.shape, device=x0.device, dtype=x0.dtype)
+            else:
+                u = rng.uniform(tuple(x0.shape), device=x0.device, dtype=x0.dtype)
             x_adv = x0 + (2 * u - 1) * radius
         for _ in range(p.steps):
             step = alpha * loss_gradient(model, x_adv, y).sign()

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from hepadv.attacks.base import Attack, AttackParams, FeatureMasks
 from hepadv.errors import HepadvError
+from hepadv.random import RandomStream
 
 
 class SystematicShift(Attack):
@@ -48,13 +49,9 @@ class SystematicShift(Attack):
             s[hits] = float(factor)
         return s
 
-    _factors: tuple[tuple[str, ...], torch.Tensor] | None = None
-
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, masks: FeatureMasks,
-                ) -> torch.Tensor:
+                rng: RandomStream | None = None) -> torch.Tensor:
         p = self.params
-        if self._factors is None or self._factors[0] != masks.names:  # resolved once, not per batch
-            self._factors = (masks.names, self.factor_per_feature(masks.names))
-        size = p.magnitude * self._factors[1].to(x.device)
+        size = p.magnitude * self.factor_per_feature(masks.names).to(x.device)  # microseconds: no cache state
         sign = 1.0 if p.direction == "up" else -1.0
         return (x + masks.bounded_step(x, torch.full_like(x, sign), size, p.relative_cap)).detach()

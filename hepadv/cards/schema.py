@@ -40,7 +40,7 @@ class PreprocessSection(Section):
     eta_bins: int = Field(50, ge=1)
     pt_range: tuple[float, float] = (20.0, 900.0)
     eta_range: tuple[float, float] = (-2.5, 2.5)
-    seed: int = 0
+    seed: int | None = Field(None, description="split seed; default: derived from the card's seed")
     cache: bool = True
 
     @field_validator("split")
@@ -60,8 +60,9 @@ class TrainingSection(Section):
     lr_decay_epochs: float = Field(30.0, gt=0)
     gamma: float = Field(25.0, ge=0)
     patience: int | None = Field(5, ge=1)
-    seed: int = 0
-    on_gpu_if_fits: bool = True
+    seed: int | None = Field(None, description="initialisation and shuffling; default: derived from the card's seed")
+    on_gpu_if_fits: bool = Field(True, description="keep the training split on the GPU when it fits in half of "
+                                                   "the free memory; otherwise (or false) stream batches to it")
 
 
 class VariantSection(Section):
@@ -76,7 +77,11 @@ class EvaluationSection(Section):
     """What ``hepadv evaluate`` (and the end of ``hepadv train``) measures."""
 
     attacks: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="fgsm")])
-    discriminators: list[Literal["BvsL", "BvsC", "CvsB", "CvsL"]] = ["BvsL", "BvsC", "CvsB", "CvsL"]
+    discriminators: list[str] | None = Field(None, description="default: every discriminator of the task "
+                                                               "(BvsL, BvsC, CvsB, CvsL for DeepCSV)")
+    reference: str | None = Field(None, description="the variant the others are compared against; default: "
+                                                    "the first variant without a defence")
+    seed: int | None = Field(None, description="random distortions; default: derived from the card's seed")
     every_epoch: bool = True
     max_jets: int | None = Field(200_000, ge=1)
     batch_size: int = Field(65536, ge=1)
@@ -89,7 +94,7 @@ class RunCard(Section):
     """A whole run: data, model, how to train it (one or several variants) and how to evaluate it."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
+    seed: int = Field(0, description="the one seed every other seed derives from unless set explicitly")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     output: Path | None = None
     dataset: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="toyjets"))
@@ -116,7 +121,36 @@ class RunCard(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"variant names must be unique, {dupes[0]!r} appears twice")
+        ref = self.evaluation.reference
+        if ref is not None and ref not in names:
+            raise ValueError(f"evaluation.reference {ref!r} is not a variant; variants: {', '.join(names)}")
         return self
+
+    def split_seed(self) -> int:
+        """The train/val/test split seed: ``preprocess.seed`` or derived from ``seed``."""
+        from hepadv.random import derive_seed
+
+        s = self.preprocess.seed
+        return s if s is not None else derive_seed(self.seed, "split") % (2**32)
+
+    def training_seed(self, cfg: TrainingSection) -> int:
+        """Initialisation and shuffling seed of a variant's training (the same for every variant by default,
+        so nominal and adversarial models start from the same weights)."""
+        from hepadv.random import derive_seed
+
+        return cfg.seed if cfg.seed is not None else derive_seed(self.seed, "training")
+
+    def evaluation_seed(self) -> int:
+        from hepadv.random import derive_seed
+
+        s = self.evaluation.seed
+        return s if s is not None else derive_seed(self.seed, "evaluation")
+
+    def reference_variant(self) -> str | None:
+        """The variant others are compared against: named in the card, else the first without a defence."""
+        if self.evaluation.reference is not None:
+            return self.evaluation.reference
+        return next((v.name for v in self.variants if v.defence is None), None)
 
     @property
     def source(self) -> Path | None:

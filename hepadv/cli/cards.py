@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-cards_app = typer.Typer(help="Validate and inspect run cards.", no_args_is_help=True)
+from hepadv.cli.options import SetOption
 
-SetOption = typer.Option(None, "--set", help="Override a card value: section.key=value (repeatable).")
+cards_app = typer.Typer(help="Validate and inspect run cards.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hepadv.cli.cards import SetOption
-
-DeviceOption = typer.Option(None, "--device", help="auto, cpu or cuda (default: the card's device).")
+from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
 
 
 def register(app: typer.Typer) -> None:
@@ -22,12 +20,12 @@ def train_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard existing checkpoints and start again."),
     device: str = DeviceOption,
     evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Evaluate and compare after training."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    progress: bool = ProgressOption,
 ) -> None:
     """Train the tagger variants of CARD (nominal, adversarial, ...) with checkpoints every epoch."""
     from hepadv.cards import load_card
     from hepadv.cli.console import console
-    from hepadv.cli.evaluate import print_summary
+    from hepadv.cli.summary import print_summary
     from hepadv.training.loop import train
 
     card = load_card(card_file, set_ or [])

@@ -3,9 +3,9 @@
 One column per name, one row per jet: npz keys, parquet columns, HDF5 1-D datasets (``group/name``
 paths allowed). ``features`` picks the model inputs in order; ``label`` holds the class index into
 ``classes``; ``pt``/``eta`` are needed for the kinematic reweighting. No jet cuts are applied: the file
-is taken as already selected. Non-finite values, the ``placeholders`` and |x| > 1e30 become NaN; columns
-named like the DeepCSV inputs additionally get the DeepCSV rules of ``mark_missing`` (-1 where
-unphysical, absent tracks) unless ``deepcsv_rules`` is false.
+is taken as already selected. Values are delivered raw with ``MissingRules``: non-finite values, the
+``placeholders`` and |x| > 1e30 count as missing; columns named like the DeepCSV inputs additionally get
+the DeepCSV rules of ``mark_missing`` (-1 where unphysical, absent tracks) unless ``deepcsv_rules`` is false.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from hepadv.components import ComponentParams
-from hepadv.data.base import DEEPCSV_CLASSES, Dataset, RawJets
-from hepadv.data.deepcsv_features import ABSURD, FEATURES, mark_missing
+from hepadv.data.base import DEEPCSV_CLASSES, Dataset, MissingRules, RawJets
 from hepadv.data.pfnano import one_line
 from hepadv.errors import DataError
 from hepadv.paths import CardPath
@@ -132,8 +131,7 @@ class ArrayJets(Dataset):
                 raise DataError(f"{p.path}: column {n!r} is not numeric (dtype {cols[n].dtype})")
         labels = self._labels(cols[p.label])
         x = np.column_stack([cols[n].astype(np.float32) for n in p.features])
-        x, n_bad = self._mark_missing(x)
-        log.info("arrays: %s: %d jets, %d placeholder values set to NaN", p.path, len(labels), n_bad)
+        log.info("arrays: %s: %d jets", p.path, len(labels))
         if len(labels) == 0:
             raise DataError(f"{p.path} contains no jets")
         return RawJets(
@@ -144,6 +142,7 @@ class ArrayJets(Dataset):
             feature_names=tuple(p.features),
             integer_features=tuple(p.integer_features),
             classes=tuple(p.classes),
+            missing=MissingRules(tuple(p.placeholders), deepcsv=p.deepcsv_rules),
         )
 
     def _labels(self, raw: np.ndarray) -> np.ndarray:
@@ -160,22 +159,6 @@ class ArrayJets(Dataset):
                 f"for classes {', '.join(p.classes)}; found {shown} in {int(bad.sum())} rows"
             )
         return raw.astype(np.int64)
-
-    def _mark_missing(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        p = self.params
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(x) | (np.abs(x) > ABSURD)
-            for v in p.placeholders:
-                bad |= x == np.float32(v)
-        n_bad = int(bad.sum())
-        x[bad] = np.nan
-        deepcsv = [j for j, n in enumerate(p.features) if n in FEATURES]
-        if p.deepcsv_rules and deepcsv:
-            before = int(np.isnan(x[:, deepcsv]).sum())
-            sub, _ = mark_missing(x[:, deepcsv], tuple(p.features[j] for j in deepcsv))
-            x[:, deepcsv] = sub
-            n_bad += int(np.isnan(sub).sum()) - before
-        return x, n_bad
 
     def cache_key(self) -> str:
         """Params plus size and mtime of the file."""

@@ -1,27 +1,28 @@
 """What every dataset hands to preprocessing, and the FeatureSpec that travels with a trained model.
 
-Datasets return raw jets (``RawJets``) in original units with every missing or unphysical value
-already turned into NaN; preprocessing places the defaults, scales and splits.
+Datasets return raw jets (``RawJets``) in original units, placeholders as in their files, together with
+the ``MissingRules`` that recognise those placeholders; ``FeatureSpec.transform`` does the rest.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from hepadv.components import Component
+from hepadv.data.spec import DEEPCSV_CLASSES, FeatureSpec, MissingRules
 
-#: DeepCSV output classes in the thesis order.
-DEEPCSV_CLASSES: tuple[str, ...] = ("b", "bb", "c", "udsg")
+__all__ = ["DEEPCSV_CLASSES", "Dataset", "FeatureSpec", "MissingRules", "RawJets"]
 
 
 @dataclass
 class RawJets:
     """Jets as a dataset delivers them.
 
-    ``features``: float32 (n_jets, n_features), original units, NaN where a value is missing/invalid.
+    ``features``: float32 (n_jets, n_features), original units, placeholders (NaN, -999, ...) as read;
+    ``missing`` says which values are placeholders.
     ``labels``: int64 (n_jets,), index into ``classes``.
     ``pt``, ``eta``: float32 (n_jets,), used for the kinematic reweighting.
     """
@@ -33,6 +34,7 @@ class RawJets:
     feature_names: tuple[str, ...]
     integer_features: tuple[str, ...]
     classes: tuple[str, ...] = DEEPCSV_CLASSES
+    missing: MissingRules = field(default_factory=MissingRules)
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -46,58 +48,9 @@ class RawJets:
     def __len__(self) -> int:
         return len(self.labels)
 
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """Everything an attack or an evaluation needs to know about the model inputs.
-
-    ``defaults`` are in original units (just below each feature's minimum); ``mean``/``std`` scale
-    original -> scaled space as (x - mean) / std, computed on the training split excluding defaults.
-    Attacks leave ``integer`` features and defaulted values untouched and cap shifts in original units.
-    """
-
-    names: tuple[str, ...]
-    integer: np.ndarray  # bool (n_features,)
-    defaults: np.ndarray  # float64 (n_features,)
-    mean: np.ndarray  # float64 (n_features,)
-    std: np.ndarray  # float64 (n_features,)
-    classes: tuple[str, ...] = DEEPCSV_CLASSES
-
-    @property
-    def n_features(self) -> int:
-        return len(self.names)
-
-    @property
-    def scaled_defaults(self) -> np.ndarray:
-        return (self.defaults - self.mean) / self.std
-
-    def scale(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std).astype(np.float32)
-
-    def unscale(self, x: np.ndarray) -> np.ndarray:
-        return (x * self.std + self.mean).astype(np.float32)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain lists and strings only, so it can live in a ``weights_only`` checkpoint and in JSON."""
-        return {
-            "names": list(self.names),
-            "integer": [bool(v) for v in self.integer],
-            "defaults": [float(v) for v in self.defaults],
-            "mean": [float(v) for v in self.mean],
-            "std": [float(v) for v in self.std],
-            "classes": list(self.classes),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
-        return cls(
-            names=tuple(d["names"]),
-            integer=np.asarray(d["integer"], dtype=bool),
-            defaults=np.asarray(d["defaults"], dtype=np.float64),
-            mean=np.asarray(d["mean"], dtype=np.float64),
-            std=np.asarray(d["std"], dtype=np.float64),
-            classes=tuple(d["classes"]),
-        )
+    def marked(self) -> np.ndarray:
+        """Features with every missing value as NaN (the first half of ``FeatureSpec.transform``)."""
+        return self.missing.mark(self.features, self.feature_names)
 
 
 class Dataset(Component):

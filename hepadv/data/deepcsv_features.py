@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hepadv.data.spec import ABSURD
+
 JET_FEATURES: tuple[str, ...] = (
     "Jet_eta",
     "Jet_pt",
@@ -81,7 +83,6 @@ NONNEGATIVE_FEATURES: frozenset[str] = frozenset(
 ABOVE_CHARM_FEATURES: frozenset[str] = frozenset(n for n in JET_FEATURES if n.endswith("AboveCharm"))
 #: Generic placeholders and the threshold above which a value counts as "randomly assigned large".
 PLACEHOLDER = -999.0
-ABSURD = 1e30
 
 
 def track_index(name: str) -> tuple[str, int] | None:

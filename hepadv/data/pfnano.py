@@ -108,20 +108,18 @@ def check_branches(path: Path, tree_name: str, tree: Any, branches: tuple[str, .
 
 def clean_jets(
     features: np.ndarray, hadron_flavour: np.ndarray, n_b_hadrons: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Cuts, NaN marking and labels for flat jets with raw ``features`` in ``FEATURES`` order.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thesis cleaning and labels for flat jets with raw ``features`` in ``FEATURES`` order.
 
-    Returns (features with NaN, labels, raw kinematics (pt, eta) as a 2-column array, number of
-    placeholder values, number of values of absent tracks set to NaN).
+    Returns (raw features of the kept jets, placeholders untouched, labels, kinematics (pt, eta) as a
+    2-column array). Placeholders are left to ``FeatureSpec.transform``; only trackSumJetDeltaR is
+    recognised here, because a missing value must fail its cut.
     """
     dr, _ = mark_missing(features[:, [_DR]], ("Jet_DeepCSV_trackSumJetDeltaR",))
     keep = kinematic_cuts(features[:, _PT], features[:, _ETA], dr[:, 0])  # NaN dr fails the cut
     raw = features[keep]
-    x, n_placeholders = mark_missing(raw, FEATURES)
-    n_absent_tracks = int(np.isnan(x).sum()) - n_placeholders  # NaN from the track-k rule only
     labels = flavour_labels(hadron_flavour[keep], n_b_hadrons[keep])
-    kin = raw[:, [_PT, _ETA]].astype(np.float32)
-    return x, labels, kin, n_placeholders, n_absent_tracks
+    return raw, labels, raw[:, [_PT, _ETA]].astype(np.float32)
 
 
 class PFNanoJets(Dataset):
@@ -170,7 +168,7 @@ class PFNanoJets(Dataset):
 
         tree_name = self.params.tree
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        n_events = n_jets = n_kept = n_ph = n_abs = 0
+        n_events = n_jets = n_kept = 0
         f, tree = open_tree(path, tree_name)
         with f:
             check_branches(path, tree_name, tree)
@@ -181,24 +179,18 @@ class PFNanoJets(Dataset):
                     if len({len(v) for v in cols.values()}) != 1:
                         raise DataError(f"{path}: the Jet_* branches in tree {tree_name!r} have different jet counts")
                     raw = np.column_stack([cols[b].astype(np.float32, copy=False) for b in FEATURES])
-                    x, lab, kin, ph, ab = clean_jets(raw, cols["Jet_hadronFlavour"], cols["Jet_nBHadrons"])
+                    x, lab, kin = clean_jets(raw, cols["Jet_hadronFlavour"], cols["Jet_nBHadrons"])
                     parts.append((x, lab, kin))
                     n_events += len(chunk)
                     n_jets += len(raw)
                     n_kept += len(lab)
-                    n_ph += ph
-                    n_abs += ab
                     if budget is not None and n_kept >= budget:
                         break
             except DataError:
                 raise
             except Exception as exc:
                 raise DataError(f"{path} is corrupt: reading tree {tree_name!r} failed: {one_line(exc)}") from exc
-        log.info(
-            "pfnano: %s: %d events, %d jets, %d after cleaning; %d placeholder values "
-            "and %d values of absent tracks set to NaN",
-            path, n_events, n_jets, n_kept, n_ph, n_abs,
-        )  # fmt: skip
+        log.info("pfnano: %s: %d events, %d jets, %d after cleaning", path, n_events, n_jets, n_kept)
         return parts, n_jets
 
     def cache_key(self) -> str:

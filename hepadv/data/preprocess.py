@@ -1,7 +1,9 @@
 """Raw jets -> scaled, split, weighted tensors (thesis 2.2.4-2.3); cached on disk.
 
-Defaults sit just below each feature's minimum (min - 0.001); mean and std come from the training
-split only, excluding defaults; the split is 72/8/20 by default.
+Placeholders are recognised by the dataset's ``MissingRules``; defaults sit just below each feature's
+minimum (min - 0.001); mean and std come from the training split only, excluding defaults; the split
+is 72/8/20 by default. The resulting ``FeatureSpec`` is the model's input contract: every split here
+is exactly ``spec.transform(raw)`` of its jets, and so is every later input (attacks, NanoAOD files).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from hepadv.io import atomic_path
 log = logging.getLogger("hepadv.data")
 DEFAULT_OFFSET = 0.001
 SPLITS = ("train", "val", "test")
+#: Bump when the cached arrays change meaning.
+_CACHE_FORMAT = 2
 
 
 @dataclass
@@ -67,12 +71,6 @@ def scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def apply_spec(features: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """Fill missing values with the spec's defaults and scale: how new data (Data/MC files) enter a model."""
-    filled = np.where(np.isnan(features), spec.defaults, features)
-    return spec.scale(filled)
-
-
 def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> list[np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     n_train = round(fractions[0] * n)
@@ -80,34 +78,43 @@ def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> l
     return [perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]]
 
 
-def prepare(raw: RawJets, section: PreprocessSection) -> PreparedData:
-    """Clean-data-in, tensors-out: defaults, split, scaling from the training split, weights."""
+def prepare(raw: RawJets, section: PreprocessSection, seed: int | None = None) -> PreparedData:
+    """Raw jets in, tensors out: missing values, defaults, split, scaling from the training split, weights.
+
+    ``seed`` drives the split; it defaults to ``section.seed`` (0 when that is unset).
+    """
+    seed = section.seed if seed is None else seed
+    seed = 0 if seed is None else seed
     counts = np.bincount(raw.labels, minlength=len(raw.classes))
     missing = [c for c, k in zip(raw.classes, counts, strict=True) if k == 0]
     if missing:
         raise DataError(f"dataset has no jets of class {', '.join(repr(m) for m in missing)}; "
                         f"counts per class: {dict(zip(raw.classes, counts.tolist(), strict=True))}")
-    n_missing = int(np.isnan(raw.features).sum())
-    log.info("%d jets, %d missing values set to defaults", len(raw), n_missing)
-    defaults = feature_defaults(raw.features)
-    idx = split_indices(len(raw), section.split, section.seed)
+    marked = raw.missing.mark(raw.features, raw.feature_names)  # first half of spec.transform
+    log.info("%d jets, %d missing values set to defaults", len(raw), int(np.isnan(marked).sum()))
+    defaults = feature_defaults(marked)
+    idx = split_indices(len(raw), section.split, seed)
     if min(len(i) for i in idx) == 0:
         raise DataError(f"{len(raw)} jets are too few to split into {list(section.split)}")
-    mean, std = scaling(raw.features[idx[0]])
+    mean, std = scaling(marked[idx[0]])
     integer = np.array([n in set(raw.integer_features) for n in raw.feature_names])
-    spec = FeatureSpec(raw.feature_names, integer, defaults, mean, std, tuple(raw.classes))
+    spec = FeatureSpec(raw.feature_names, integer, defaults, mean, std, tuple(raw.classes), raw.missing)
     splits = []
     for ix in idx:
         labels = raw.labels[ix]
+        # Weights per split, so each split's flavours follow the target exactly; the thesis uses all jets,
+        # which would let test-set kinematics shape the training weights.
         w = kinematic_weights(raw.pt[ix], raw.eta[ix], labels, len(raw.classes), section.reweight,
                               (section.pt_bins, section.eta_bins), section.pt_range, section.eta_range)
-        splits.append(Split(apply_spec(raw.features[ix], spec), labels, w, raw.pt[ix], raw.eta[ix]))
+        splits.append(Split(spec.fill_and_scale(marked[ix]), labels, w, raw.pt[ix], raw.eta[ix]))
     return PreparedData(spec, *splits)
 
 
-def prepare_cached(dataset: object, section: PreprocessSection, cache_root: Path) -> PreparedData:
+def prepare_cached(dataset: object, section: PreprocessSection, cache_root: Path, seed: int | None = None,
+                   ) -> PreparedData:
     """``prepare(dataset.load())``, reusing a cached result keyed by the dataset and preprocessing config."""
-    key_src = json.dumps([dataset.cache_key(), section.model_dump(mode="json")], sort_keys=True)  # type: ignore[attr-defined]
+    key_src = json.dumps([dataset.cache_key(), section.model_dump(mode="json"), seed, _CACHE_FORMAT],  # type: ignore[attr-defined]
+                         sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     path = cache_root / "prepared" / f"{key}.npz"
     if section.cache and path.is_file():
@@ -115,7 +122,7 @@ def prepare_cached(dataset: object, section: PreprocessSection, cache_root: Path
             return _read(path)
         except Exception as exc:  # a damaged cache is rebuilt, not fatal
             log.warning("ignoring unreadable cache %s (%s)", path, exc)
-    data = prepare(dataset.load(), section)  # type: ignore[attr-defined]
+    data = prepare(dataset.load(), section, seed)  # type: ignore[attr-defined]
     if section.cache:
         _write(path, data)
     return data

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 
-from hepadv.attacks.base import FeatureMasks
 from hepadv.components import ComponentParams
+from hepadv.data.masks import FeatureMasks
 from hepadv.defences.base import LossFn, TrainingDefence
 
 
@@ -39,16 +39,15 @@ class AdversarialTraining(TrainingDefence):
         attack_cls = get_attack(p.attack)
         fields = attack_cls.Params.model_fields
         shared = {k: v for k, v in (("epsilon", p.epsilon), ("relative_cap", p.relative_cap)) if k in fields}
-        # random draws inside an attack follow the training RNG (restored on --resume) unless the card fixes a seed
-        follow_training_rng = {"seed": None} if "seed" in fields else {}
-        self.attack = attack_cls({**shared, **follow_training_rng, **p.attack_params})
+        self.attack = attack_cls({**shared, **p.attack_params})
 
     def batch_loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
                    loss_fn: LossFn, masks: FeatureMasks) -> torch.Tensor:
         was_training = model.training
         model.eval()  # craft without dropout noise, as at evaluation time
         try:
-            x_adv = self.attack.perturb(model, x, y, masks)
+            # no random stream: random draws follow the training RNG, which checkpoints restore on --resume
+            x_adv = self.attack.perturb(model, x, y, masks, None)
         finally:
             model.train(was_training)
         loss_adv = loss_fn(model(x_adv), y, w)

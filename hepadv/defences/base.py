@@ -7,15 +7,16 @@ from typing import Any, ClassVar
 
 import torch
 
-from hepadv.attacks.base import FeatureMasks
 from hepadv.components import Component
+from hepadv.data.masks import FeatureMasks
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y, w) -> scalar
 
 
 class Defence(Component):
+    """A defence named in a card; what it does is given by its base class (``TrainingDefence``, ...)."""
+
     name: ClassVar[str]
-    kind: ClassVar[str] = "training"
 
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
         self.params = self.parse_params(params if params is not None else kwargs)

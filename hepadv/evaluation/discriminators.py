@@ -1,5 +1,7 @@
-"""Flavour discriminators built from the 4-class DeepCSV output (b, bb, c, udsg).
+"""Discriminators of a task: ratios of summed class probabilities, fixed by the model's output classes.
 
+The 4-class DeepCSV task (b, bb, c, udsg) has BvsL, BvsC, CvsB, CvsL; a binary task has one
+discriminator (class 1 vs class 0); any other task one "<class>vsRest" per class (``discriminators_for``).
 Each discriminator compares two groups of classes, e.g. BvsL = (b + bb) / (b + bb + udsg). Only jets of those
 two groups enter its ROC curve (``jets_for``). Two stable forms are offered: from probabilities (guarded
 against a zero denominator) and from logits (a sigmoid of a logsumexp difference), which stays exact when
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hepadv.data.base import DEEPCSV_CLASSES
+from hepadv.data.spec import DEEPCSV_CLASSES
 from hepadv.errors import HepadvError
 
 B, BB, C, UDSG = (DEEPCSV_CLASSES.index(name) for name in ("b", "bb", "c", "udsg"))
@@ -30,16 +32,17 @@ class Discriminator:
     name: str
     signal: tuple[int, ...]
     background: tuple[int, ...]
+    class_names: tuple[str, ...] = DEEPCSV_CLASSES
 
     @property
     def classes(self) -> tuple[int, ...]:
         """All class indices that take part; jets of other classes stay out of the ROC."""
         return self.signal + self.background
 
-    def group_label(self, which: str, class_names: tuple[str, ...] = DEEPCSV_CLASSES) -> str:
+    def group_label(self, which: str) -> str:
         """Human-readable group name for axis labels, e.g. ``"b+bb"`` for the BvsL signal."""
         indices = self.signal if which == "signal" else self.background
-        return "+".join(class_names[i] for i in indices)
+        return "+".join(self.class_names[i] for i in indices)
 
 
 DISCRIMINATORS: dict[str, Discriminator] = {
@@ -53,14 +56,29 @@ DISCRIMINATORS: dict[str, Discriminator] = {
 }
 
 
-def get_discriminator(name: str | Discriminator) -> Discriminator:
-    """Look a discriminator up by name; names usually come from run cards, hence a user-facing error."""
+def discriminators_for(classes: tuple[str, ...] | list[str]) -> dict[str, Discriminator]:
+    """The discriminators of a task with these output classes (in output order)."""
+    classes = tuple(classes)
+    if classes == DEEPCSV_CLASSES:
+        return dict(DISCRIMINATORS)
+    if len(classes) == 2:
+        name = f"{classes[1]}vs{classes[0]}"
+        return {name: Discriminator(name, signal=(1,), background=(0,), class_names=classes)}
+    rest = range(len(classes))
+    return {f"{c}vsRest": Discriminator(f"{c}vsRest", signal=(i,), background=tuple(j for j in rest if j != i),
+                                        class_names=classes) for i, c in enumerate(classes)}
+
+
+def get_discriminator(name: str | Discriminator, classes: tuple[str, ...] = DEEPCSV_CLASSES) -> Discriminator:
+    """Look a discriminator of the task ``classes`` up by name; a user-facing error for unknown names."""
     if isinstance(name, Discriminator):
         return name
+    known = discriminators_for(classes)
     try:
-        return DISCRIMINATORS[name]
+        return known[name]
     except KeyError:
-        raise HepadvError(f"unknown discriminator {name!r}; known: {', '.join(DISCRIMINATORS)}") from None
+        raise HepadvError(f"unknown discriminator {name!r} for classes {', '.join(classes)}; "
+                          f"known: {', '.join(known)}") from None
 
 
 def _check_outputs(values: np.ndarray, disc: Discriminator, what: str) -> np.ndarray:

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from hepadv.data.base import DEEPCSV_CLASSES
+from hepadv.data.spec import DEEPCSV_CLASSES
 from hepadv.evaluation.discriminators import (
-    DISCRIMINATORS,
     Discriminator,
     discriminator,
     discriminator_from_logits,
+    discriminators_for,
     get_discriminator,
     is_signal,
     jets_for,
@@ -134,10 +134,12 @@ def discriminator_rocs(
     weights: np.ndarray | None = None,
     names: tuple[str, ...] | list[str] | None = None,
     logits: bool = False,
+    classes: tuple[str, ...] = DEEPCSV_CLASSES,
 ) -> dict[str, RocCurve | None]:
     """ROC curve per discriminator on the jets of its two class groups (``None`` if one group is empty).
 
-    ``outputs`` are softmax probabilities, or logits when ``logits`` is true (stabler under underflow).
+    ``outputs`` are softmax probabilities, or logits when ``logits`` is true (stabler under underflow);
+    ``names`` default to every discriminator of the task ``classes``.
     """
     outputs = np.asarray(outputs)
     labels = np.asarray(labels)
@@ -145,8 +147,8 @@ def discriminator_rocs(
         raise ValueError(f"{len(outputs)} outputs but {len(labels)} labels")
     score_fn = discriminator_from_logits if logits else discriminator
     rocs: dict[str, RocCurve | None] = {}
-    for name in names or tuple(DISCRIMINATORS):
-        disc: Discriminator = get_discriminator(name)
+    for name in names or tuple(discriminators_for(classes)):
+        disc: Discriminator = get_discriminator(name, classes)
         mask = jets_for(labels, disc)
         sig = is_signal(labels[mask], disc)
         w = None if weights is None else np.asarray(weights)[mask]
@@ -174,6 +176,7 @@ def evaluate_discriminators(
     weights: np.ndarray | None = None,
     names: tuple[str, ...] | list[str] | None = None,
     logits: bool = False,
+    classes: tuple[str, ...] = DEEPCSV_CLASSES,
 ) -> dict[str, dict[str, Any]]:
     """AUC, loose/medium/tight efficiencies and jet counts per discriminator, ready for ``json.dump``.
 
@@ -181,11 +184,11 @@ def evaluate_discriminators(
     e.g. BvsC on a sample without c jets, so one missing flavour does not abort a whole evaluation.
     """
     labels = np.asarray(labels)
-    rocs = discriminator_rocs(probs, labels, weights=weights, names=names, logits=logits)
-    counts = np.bincount(labels.ravel(), minlength=len(DEEPCSV_CLASSES)) if labels.size else np.zeros(0, int)
+    rocs = discriminator_rocs(probs, labels, weights=weights, names=names, logits=logits, classes=classes)
+    counts = np.bincount(labels.ravel(), minlength=len(classes)) if labels.size else np.zeros(0, int)
     result: dict[str, dict[str, Any]] = {}
     for name, roc in rocs.items():
-        disc = get_discriminator(name)
+        disc = get_discriminator(name, classes)
         n_sig = int(sum(counts[i] for i in disc.signal if i < len(counts)))
         n_bkg = int(sum(counts[i] for i in disc.background if i < len(counts)))
         result[name] = {**roc_metrics(roc), "n_signal": n_sig, "n_background": n_bkg}

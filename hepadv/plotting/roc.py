@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepadv.evaluation.discriminators import DISCRIMINATORS
+from hepadv.evaluation.discriminators import DISCRIMINATORS, Discriminator
 from hepadv.evaluation.roc import WORKING_POINTS, RocCurve, auc, efficiencies_at_mistag
 from hepadv.plotting.style import add_label, new_figure, savefig, style_context
 
@@ -27,12 +27,16 @@ def _plot_points(roc: RocCurve, floor: float) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_roc(
     curves: dict[str, RocCurve],
-    discriminator_name: str,
+    discriminator: str | Discriminator,
     path: str | os.PathLike[str],
     title: str | None = None,
 ) -> Path:
-    """Overlay ROC curves (one per label, AUC in the legend) with the loose/medium/tight mistag lines."""
-    disc = DISCRIMINATORS.get(discriminator_name)
+    """Overlay ROC curves (one per label, AUC in the legend) with the loose/medium/tight mistag lines.
+
+    ``discriminator`` is a ``Discriminator`` (its class groups label the axes) or a DeepCSV name.
+    """
+    disc = discriminator if isinstance(discriminator, Discriminator) else DISCRIMINATORS.get(discriminator)
+    discriminator_name = disc.name if disc else str(discriminator)
     xlabel = f"{disc.group_label('signal')} jet efficiency" if disc else "Signal efficiency"
     ylabel = f"{disc.group_label('background')} jet mistag rate" if disc else "Mistag rate"
     positive = [c.mistag[c.mistag > 0].min() for c in curves.values() if (c.mistag > 0).any()]

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from hepadv.attacks.base import FeatureMasks
 from hepadv.cards.schema import RunCard, TrainingSection, VariantSection
+from hepadv.data.masks import FeatureMasks
 from hepadv.data.preprocess import PreparedData, Split, prepare_cached
 from hepadv.defences.base import TrainingStrategy
 from hepadv.errors import HepadvError
@@ -53,13 +53,26 @@ class TrainResult:
     variants: dict[str, VariantResult] = field(default_factory=dict)
 
 
-def load_data(card: RunCard) -> PreparedData:
-    """Build the card's dataset and preprocess it (cached)."""
+def build_dataset(card: RunCard) -> Any:
     from hepadv import get_dataset
 
-    cls = get_dataset(card.dataset.name)
-    dataset = cls(card.dataset.validated_params)
-    return prepare_cached(dataset, card.preprocess, cache_dir())
+    return get_dataset(card.dataset.name)(card.dataset.validated_params)
+
+
+def load_data(card: RunCard) -> PreparedData:
+    """Build the card's dataset and preprocess it (cached)."""
+    return prepare_cached(build_dataset(card), card.preprocess, cache_dir(), seed=card.split_seed())
+
+
+def card_hash(card: RunCard) -> str:
+    """Hash of the resolved card minus where it writes: the identity of what was trained."""
+    import hashlib
+    import json
+
+    from hepadv.cards.load import resolved_card
+
+    data = {k: v for k, v in resolved_card(card).items() if k != "output"}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build_model_for(card: RunCard, data: PreparedData) -> Model:
@@ -92,10 +105,11 @@ def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, devic
     log.info("data: %d train / %d val / %d test jets, %d features, device %s",
              len(data.train), len(data.val), len(data.test), data.spec.n_features, dev)
     result = TrainResult(card, out, data)
+    provenance = {"card_hash": card_hash(card), "dataset_key": build_dataset(card).cache_key()}
     for variant in card.variants:
         result.variants[variant.name] = train_variant(
             card, variant, data, out / variant.name, dev, resume=resume, overwrite=overwrite, progress=progress,
-            on_epoch_end=on_epoch_end)
+            on_epoch_end=on_epoch_end, provenance=provenance)
     return result
 
 
@@ -121,7 +135,11 @@ def _fits_on(device: torch.device, nbytes: int) -> bool:
 
 def evaluate_loss(model: Model, tensors: tuple[torch.Tensor, ...], gamma: float, batch_size: int,
                   device: torch.device) -> float:
-    """Weighted focal loss over a whole split, in eval mode."""
+    """Weighted focal loss over a whole split, in eval mode.
+
+    Weighted, unlike the thesis' validation loss: early stopping then watches the objective that is being
+    trained, and "best" does not drift toward the most populous flavour.
+    """
     x, y, w = tensors
     was_training = model.training
     model.eval()
@@ -139,8 +157,10 @@ def evaluate_loss(model: Model, tensors: tuple[torch.Tensor, ...], gamma: float,
 
 def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, directory: Path,
                   device: torch.device, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
-                  on_epoch_end: EpochCallback | None = None) -> VariantResult:
+                  on_epoch_end: EpochCallback | None = None, provenance: dict[str, Any] | None = None,
+                  ) -> VariantResult:
     cfg: TrainingSection = card.variant_training(variant)
+    seed = card.training_seed(cfg)
     ckpt_dir = directory / "checkpoints"
     last = ckpt_dir / "last.pt"
     if last.exists() and not resume:
@@ -149,12 +169,12 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
                               "--overwrite to start again")
         shutil.rmtree(ckpt_dir)
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(seed)
     model = build_model_for(card, data).to(device)
     strategy = build_strategy(variant)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0 / (1.0 + e / cfg.lr_decay_epochs))
-    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    shuffle_gen = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": [],
                                        "jets_per_second": []}
     best_val, best_epoch, bad_epochs, start_epoch, finished = math.inf, 0, 0, 0, False
@@ -174,7 +194,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         log.info("%s: resuming after epoch %d", variant.name, start_epoch)
 
     train_cpu = _to_device(data.train, torch.device("cpu"))
-    resident = _fits_on(device, sum(t.numel() * t.element_size() for t in train_cpu))
+    resident = cfg.on_gpu_if_fits and _fits_on(device, sum(t.numel() * t.element_size() for t in train_cpu))
     train_t = tuple(t.to(device) for t in train_cpu) if resident else train_cpu
     val_t = _to_device(data.val, device if resident else torch.device("cpu"))
     loader = SlicingLoader(train_t, cfg.batch_size, shuffle=True, generator=shuffle_gen)
@@ -237,6 +257,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
                 "finished": finished,
                 "spec": data.spec.to_dict(),
                 "variant": variant.name,
+                **(provenance or {}),
             }
             save_checkpoint(state, epoch_path(ckpt_dir, epoch))
             if improved:
