@@ -172,5 +172,5 @@ def test_puppi_met_is_used_when_met_is_absent(tmp_path: Path) -> None:
 
 
 def test_unknown_selection_lists_known_ones() -> None:
-    with pytest.raises(UnknownComponentError, match="valid names: dy, ttsemilep, wc"):
+    with pytest.raises(UnknownComponentError, match="valid names: dy, inclusive, ttsemilep, wc"):
         get_selection("zz")

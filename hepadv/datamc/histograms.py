@@ -34,12 +34,16 @@ CONTROL_AXES: dict[str, tuple[int, float, float, str]] = {
 }
 
 
-def output_hist(label: str = "tagger output") -> Any:
+KINDS: tuple[str, ...] = ("data", "mc")
+
+
+def output_hist(variations: tuple[str, ...] = ("raw",), label: str = "tagger output") -> Any:
+    """Categories are fixed up front, so histograms from any executor (any fill order) have equal axes."""
     import hist
 
     return hist.Hist(
-        hist.axis.StrCategory([], name="kind", growth=True),
-        hist.axis.StrCategory([], name="variation", growth=True),
+        hist.axis.StrCategory(list(KINDS), name="kind"),
+        hist.axis.StrCategory(list(variations), name="variation"),
         hist.axis.StrCategory([*FLAVOURS, DATA_FLAVOUR], name="flavour"),
         hist.axis.Regular(N_BINS, LOW, HIGH, name="value", label=label),
         storage=hist.storage.Weight(),
@@ -51,8 +55,8 @@ def control_hist(name: str) -> Any:
 
     bins, low, high, label = CONTROL_AXES[name]
     return hist.Hist(
-        hist.axis.StrCategory([], name="kind", growth=True),
-        hist.axis.StrCategory([*FLAVOURS, DATA_FLAVOUR, "all"], name="flavour"),
+        hist.axis.StrCategory(list(KINDS), name="kind"),
+        hist.axis.StrCategory([*FLAVOURS, DATA_FLAVOUR], name="flavour"),
         hist.axis.Regular(bins, low, high, name="value", label=label),
         storage=hist.storage.Weight(),
     )

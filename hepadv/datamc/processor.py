@@ -3,8 +3,9 @@
 Per chunk: select (``selections``), pick the jets, evaluate every tagger (``taggers``) raw and, on MC, under
 each distortion, and fill the histograms declared in ``histograms``. MC jets are weighted by genWeight (and
 the selection's sign, -1 for W+c same-sign events) and split by truth flavour; data jets are inclusive.
-The chunk's random draws are keyed by (seed, distortion, sample, file, first entry), so every executor fills
-identical histograms. Time per stage is accumulated in the output (``timing``) for the benchmark.
+Random draws come from a RandomStream keyed by (seed, distortion, sample, file, chunk start), so every
+executor fills identical histograms. Time per stage is accumulated in the
+output (``timing``) for the benchmark.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS, control_hist, fill_value, output_hist, per_jet
-from hepadv.datamc.taggers import ModelTagger, StoredTagger, chunk_seed, truth_labels
+from hepadv.datamc.taggers import ModelTagger, StoredTagger, chunk_stream, truth_labels
 
 # NanoAODSchema warns about cross-references toy and old files lack while it builds each chunk's events,
 # before process() runs: filter those where the processor is unpickled (every worker imports this module).
@@ -88,7 +89,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
             "hists": {},
             "controls": {},
         }
-        key = (dataset, os.path.basename(meta.get("filename", "")), int(meta.get("entrystart", 0)))
+        filename, start = os.path.basename(meta.get("filename", "")), int(meta.get("entrystart", 0))
         for tagger in self.taggers:
             if isinstance(tagger, ModelTagger):
                 t0 = time.perf_counter()
@@ -96,7 +97,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
                 timing["inputs"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 values = tagger.evaluate(raw, labels, self.distortions,
-                                         lambda label: chunk_seed(self.seed, label, *key))
+                                         lambda label: chunk_stream(self.seed, label, dataset, filename, start))
             else:
                 t0 = time.perf_counter()
                 values = tagger.evaluate_jets(jets)
@@ -107,7 +108,8 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
                 for name, v in outputs.items():
                     h = hists.get(name)
                     if h is None:
-                        h = hists[name] = output_hist(f"{tagger.key} {name}")
+                        vs = ("raw", *(lab for lab, _ in self.distortions)) if tagger.kind == "model" else ("raw",)
+                        h = hists[name] = output_hist(vs, f"{tagger.key} {name}")
                     h.fill(kind=kind, variation=variation, flavour=flavour, value=fill_value(v), weight=w)
             timing["filling"] += time.perf_counter() - t0
 

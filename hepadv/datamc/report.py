@@ -33,6 +33,8 @@ def data_mc(h: Any, variation: str = "raw") -> tuple[np.ndarray | None, np.ndarr
             return None
         if kind not in kinds or var not in variations:
             return None
+        if kind == "data" and h[{"kind": "data"}].values().sum() == 0:
+            return None
         sub = h[{"kind": kind, "variation": var}]
         return sum(sub[{"flavour": f}].values() for f in flavours)
 

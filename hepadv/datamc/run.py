@@ -84,14 +84,10 @@ def resolve_run(section: TaggerSection, say: Any = log.info, device: str | None 
     return run_dir
 
 
-def run_variants(run_dir: Path) -> list[str]:
-    """Variants with a best checkpoint (integration point with ``hepadv.runs.variants``)."""
-    return sorted(p.parent.parent.name for p in run_dir.glob("*/checkpoints/best.pt"))
-
-
 def build_taggers(card: DataMCCard, say: Any = log.info, device: str | None = None,
                   ) -> tuple[list[ModelTagger | StoredTagger], Path | None]:
     """Tagger objects for the processor and the first model run's directory (where outputs go)."""
+    from hepadv.runs import variants as run_variants
     from hepadv.training.checkpoint import epoch_checkpoints
 
     taggers: list[ModelTagger | StoredTagger] = []

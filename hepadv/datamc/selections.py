@@ -12,6 +12,7 @@ and the values of its kinematic control plots. Cuts live in ``Params`` (the card
   iso > 0.2, tight ID) within dR < 0.4 of a jet carrying < 40 % of its pT; m(mu, soft mu) > 12 GeV outside
   80-100 GeV. That muon jet is histogrammed with weight +1 when the muons have opposite sign, -1 when the same
   sign: OS - SS removes the charge-symmetric background (gluon splitting, light fakes).
+* ``inclusive``: every good jet (pT > 20, |eta| < 2.5, tight ID) of every event, to check a tagger on any file.
 * ``ttsemilep`` (b-enriched): exactly one tight isolated muon with pT > 30 GeV, no other isolated muon with
   pT > 15 GeV, at least four clean jets with pT > 25 GeV, MET > 50 GeV; the four leading jets are histogrammed.
 
@@ -325,6 +326,30 @@ class TTSemiLeptonic(Selection):
         picked = jets[sel][:, : p.n_jets_hist]
         controls = _event_controls({"mu1_pt": ak.pad_none(hard, 1)[:, 0].pt[sel], "met_pt": met.pt[sel],
                                     "n_jets": ak.num(jets[sel])})
+        controls.update(_jet_controls(picked))
+        return Selected(sel, picked, np.ones(int(sel.sum())), cf.counts, controls)
+
+
+class Inclusive(Selection):
+    """Every good jet of every event (no event cut): checks a tagger on any file, e.g. PFNano inputs."""
+
+    name: ClassVar[str] = "inclusive"
+    controls: ClassVar[tuple[str, ...]] = ("n_jets", "jet_pt", "jet_eta")
+    uses_met: ClassVar[bool] = False
+
+    def required_branches(self) -> list[str]:
+        return [b for b in super().required_branches() if not b.startswith("Muon_")]
+
+    def _select(self, events: Any) -> Selected:
+        import awkward as ak
+
+        cf = _Cutflow(len(events))
+        cf.add("trigger", self.trigger_mask(events))
+        jets = self.good_jets(events)
+        cf.add(">= 1 good jet", ak.num(jets) >= 1)
+        sel = cf.mask
+        picked = jets[sel]
+        controls = _event_controls({"n_jets": ak.num(picked)})
         controls.update(_jet_controls(picked))
         return Selected(sel, picked, np.ones(int(sel.sum())), cf.counts, controls)
 

@@ -1,10 +1,11 @@
 """Taggers evaluated inside the Data/MC processor: trained hepadv models and CMS's stored discriminators.
 
-* ``ModelTagger``: a trained run's checkpoint shipped as a ``PortableModel`` (weights as numpy + the
+* ``ModelTagger``: a trained run's checkpoint shipped as a ``hepadv.runs.PortableModel`` (weights as numpy + the
   FeatureSpec dict: cheap to pickle to workers, no training state). Inputs are built from the jets'
   ``Jet_DeepCSV_*`` (+ ``Jet_pt``/``Jet_eta``) branches in ``spec.names`` order and go through the same
-  preprocessing as training (placeholders -> missing -> stored defaults -> stored mean/std). Outputs: the four
-  class probabilities and the four discriminators, raw and under each MC distortion (noise, shift, FGSM...).
+  preprocessing as training (``spec.transform``: placeholders -> missing -> stored defaults -> stored mean/std).
+  Outputs: the class probabilities and the task's discriminators (BvsL, BvsC, CvsB, CvsL for DeepCSV), raw and
+  under each MC distortion (noise, shift, FGSM...), whose random draws come from a per-file ``RandomStream``.
 * ``StoredTagger``: discriminators CMS stored in NanoAOD (``Jet_btagDeepB``/``C`` for DeepCSV,
   ``Jet_btagDeepFlavB`` with ``...C`` or ``...CvL`` for DeepJet), so Data/MC runs on any NanoAOD.
   B = P(b) + P(bb) (+ P(lepb)), C = P(c); BvsL = B / (1 - C), BvsC = B / (B + C), CvsB = C / (C + B),
@@ -13,16 +14,18 @@
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from hepadv.data.deepcsv_features import flavour_labels
-from hepadv.errors import CheckpointError, DataError
+from hepadv.errors import DataError
+from hepadv.random import RandomStream, derive_seed
+from hepadv.runs import PortableModel
 
+#: Discriminators of the stored CMS taggers (DeepCSV-like classes).
 DISCRIMINATOR_NAMES: tuple[str, ...] = ("BvsL", "BvsC", "CvsB", "CvsL")
 #: Models already rebuilt in this process (workers keep them between chunks): key -> loaded model.
 _LOADED: dict[str, Any] = {}
@@ -34,76 +37,21 @@ def jet_branch(feature: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- trained models
-@dataclass(frozen=True)
-class PortableModel:
-    """A checkpoint reduced to what inference needs: model description, numpy weights, spec dict, provenance.
-
-    Stand-in with the interface of ``hepadv.runs.PortableModel`` (CORE_API) until that lands on main.
-    """
-
-    description: dict[str, Any]
-    weights: dict[str, np.ndarray]
-    spec: dict[str, Any]
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-    def load(self, device: str = "cpu") -> Any:
-        import torch
-
-        from hepadv.data.base import FeatureSpec
-        from hepadv.models.base import build_model
-
-        d = self.description
-        model = build_model(d["name"], d["params"], d["n_features"], d["n_classes"])
-        model.load_state_dict({k: torch.as_tensor(v) for k, v in self.weights.items()})
-        model.to(device).eval()
-        return _Loaded(model, FeatureSpec.from_dict(self.spec))
-
-
-@dataclass
-class _Loaded:
-    model: Any
-    spec: Any
-
-
 def portable_model(run_dir: Path, variant: str, checkpoint: str | int) -> PortableModel:
-    """Integration point with ``hepadv.runs.load_trained(...).portable()`` (CORE_API); reads the checkpoint."""
-    from hepadv.training.checkpoint import epoch_path, load_checkpoint
+    """One checkpoint of a run as a PortableModel (weights + spec): what goes to workers."""
+    from hepadv.runs import load_trained
 
-    ckpt_dir = Path(run_dir) / variant / "checkpoints"
-    path = ckpt_dir / "best.pt" if checkpoint == "best" else epoch_path(ckpt_dir, int(checkpoint))
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint {checkpoint!r} for variant {variant!r} of run {run_dir}")
-    state = load_checkpoint(path)
-    if "spec" not in state or "model" not in state:
-        raise CheckpointError(f"{path}: checkpoint lacks the model description or the FeatureSpec")
-    weights = {k: v.detach().cpu().numpy() for k, v in state["state_dict"].items()}
-    provenance = {"path": str(path), "epoch": state.get("epoch"), "best_epoch": state.get("best_epoch")}
-    return PortableModel(state["model"], weights, state["spec"], provenance)
+    return load_trained(Path(run_dir), variant, checkpoint).portable()
 
 
-def transform(spec: Any, raw: np.ndarray) -> np.ndarray:
-    """Integration point with ``FeatureSpec.transform`` (CORE_API): raw inputs with placeholders -> model inputs."""
-    if hasattr(spec, "transform"):
-        return spec.transform(raw)
-    from hepadv.data.deepcsv_features import mark_missing
-    from hepadv.data.preprocess import apply_spec
+def chunk_stream(seed: int, label: str, dataset: str, filename: str, entrystart: int) -> RandomStream:
+    """The random stream of one distortion on one chunk, keyed by (sample, file, first entry).
 
-    marked, _ = mark_missing(raw, tuple(spec.names))
-    return apply_spec(marked, spec)
-
-
-def chunk_seed(seed: int, *key: str | int) -> int:
-    """A 31-bit seed for one (distortion, sample, file, first entry): the same chunk gets the same draws."""
-    text = "/".join(str(k) for k in (seed, *key))
-    return zlib.crc32(text.encode()) & 0x7FFFFFFF
-
-
-def distort(attack: Any, model: Any, x: Any, y: Any, spec: Any, seed: int) -> Any:
-    """Integration point with ``Attack.__call__(..., rng=RandomStream)`` (CORE_API): seeded per chunk."""
-    params = attack.params
-    if "seed" in type(params).model_fields and params.seed is not None:
-        attack = type(attack)(params.model_copy(update={"seed": seed}))
-    return attack(model, x, y if attack.needs_labels else None, spec)
+    The rows a distortion sees are the chunk's selected jets, not file entries, so the stream is keyed by the
+    chunk rather than offset by entry: every executor (same chunks) gets identical draws; another chunksize
+    gives statistically equivalent, not identical, noise.
+    """
+    return RandomStream(derive_seed(seed, "datamc", label), (dataset, filename, int(entrystart)))
 
 
 @dataclass
@@ -127,10 +75,12 @@ class ModelTagger:
         return [n if n.startswith("Jet_") else f"Jet_{n}" for n in self.spec_names]
 
     def outputs(self) -> tuple[str, ...]:
-        return (*self.classes, *DISCRIMINATOR_NAMES)
+        from hepadv.evaluation.discriminators import discriminators_for
+
+        return (*self.classes, *discriminators_for(self.classes))
 
     def loaded(self) -> Any:
-        cache_key = f"{id(self.portable)}:{self.key}:{self.portable.provenance.get('path')}"
+        cache_key = f"{self.key}:{self.portable.provenance.get('path')}:{self.portable.epoch}"
         if cache_key not in _LOADED:
             _LOADED[cache_key] = self.portable.load("cpu")
         return _LOADED[cache_key]
@@ -150,20 +100,22 @@ class ModelTagger:
         return np.column_stack(cols) if cols else np.zeros((0, 0), np.float32)
 
     def evaluate(self, raw: np.ndarray, labels: np.ndarray | None, distortions: list[tuple[str, Any]],
-                 seed_of: Any) -> dict[str, dict[str, np.ndarray]]:
-        """{variation: {output: values}}: ``raw`` and, when ``labels`` is given (MC), each distortion."""
+                 stream_of: Any) -> dict[str, dict[str, np.ndarray]]:
+        """{variation: {output: values}}: ``raw`` and, when ``labels`` is given (MC), each distortion.
+
+        ``stream_of(label)`` is the RandomStream of that distortion for these rows (chunk-safe noise).
+        """
         import torch
 
-        from hepadv.evaluation.discriminators import discriminator_from_logits
+        from hepadv.evaluation.discriminators import discriminator_from_logits, discriminators_for
 
         m = self.loaded()
-        x = torch.as_tensor(transform(m.spec, raw))
+        x = torch.as_tensor(m.spec.transform(raw))  # the training preprocessing, constants stored with the run
         inputs = {"raw": x}
-        for label, attack in distortions:
-            if labels is None:
-                continue
+        if labels is not None:
             y = torch.as_tensor(labels)
-            inputs[label] = distort(attack, m.model, x, y, m.spec, seed_of(label))
+            for label, attack in distortions:
+                inputs[label] = attack(m.model, x, y if attack.needs_labels else None, m.spec, rng=stream_of(label))
         out: dict[str, dict[str, np.ndarray]] = {}
         for variation, xv in inputs.items():
             with torch.no_grad():
@@ -172,9 +124,8 @@ class ModelTagger:
             lg = logits.double().numpy()
             probs = torch.softmax(logits.double(), dim=1).numpy()
             values = {c: probs[:, i] for i, c in enumerate(self.classes)}
-            if self.classes == ("b", "bb", "c", "udsg"):
-                for d in DISCRIMINATOR_NAMES:
-                    values[d] = discriminator_from_logits(lg, d, undefined=np.nan)
+            for name, disc in discriminators_for(self.classes).items():
+                values[name] = discriminator_from_logits(lg, disc, undefined=np.nan)
             out[variation] = values
         return out
 

@@ -76,15 +76,18 @@ class ToyNanoParams(BaseModel):
     mismodelled: list[str] = Field(default_factory=lambda: list(DEFAULT_MISMODELLED),
                                    description="Jet_DeepCSV_* inputs that are mismodelled in data")
 
-    def key(self) -> str:
-        src = json.dumps([TOYNANO_VERSION, self.model_dump(mode="json")], sort_keys=True)
+    def key(self, sample: str) -> str:
+        """Cache key of one sample: MC does not depend on the data size or mismodelling, and vice versa."""
+        fields = self.model_dump(mode="json")
+        drop = ("n_events_data", "mismodelling", "mismodelled") if sample == "mc" else ("n_events_mc",)
+        src = json.dumps([TOYNANO_VERSION, sample, {k: v for k, v in fields.items() if k not in drop}], sort_keys=True)
         return hashlib.sha256(src.encode()).hexdigest()[:16]
 
 
 def toynano_files(params: ToyNanoParams, root: Path | None = None) -> dict[str, Path]:
-    """``{"data": path, "mc": path}``, generated on first use and cached by ``params``."""
-    folder = (root or cache_dir()) / "toynano" / f"{params.topology}-{params.key()}"
-    out = {"mc": folder / "mc.root", "data": folder / "data.root"}
+    """``{"data": path, "mc": path}``, generated on first use and cached by the parameters each depends on."""
+    folder = (root or cache_dir()) / "toynano"
+    out = {s: folder / f"{params.topology}-{s}-{params.key(s)}.root" for s in ("mc", "data")}
     for kind, path in out.items():
         if not path.is_file():
             write_events(path, params, is_mc=kind == "mc")

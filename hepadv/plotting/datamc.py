@@ -100,14 +100,15 @@ def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Pat
 
 
 def plot_report(results: dict[str, Any], hist_objects: dict[str, Any], folder: Path) -> list[Path]:
-    """Stacked plots for the best checkpoints and stored taggers, control plots, and KL vs epoch."""
+    """Stacked plots for the best checkpoints and stored taggers (every output raw, the discriminators also
+    under each MC distortion), control plots, and KL vs epoch."""
     written: list[Path] = []
     sel = results["selection"]
     for tagger, outputs in hist_objects["hists"].items():
         if "@e" in tagger:  # per-epoch checkpoints are summarised by the KL-vs-epoch figure
             continue
         for name, h in outputs.items():
-            for variation in results["variations"]:
+            for variation in results["variations"] if name in GRID[4:] else ["raw"]:
                 p = stacked(h, variation, folder / _file(tagger) / f"{_file(name)}_{_file(variation)}.png",
                             f"{sel}, {tagger}, MC {variation}", name)
                 if p is not None:
