@@ -51,6 +51,7 @@ def card(tmp_path: Path, run: Path, **extra: Any) -> Any:
                         {"name": "fgsm", "params": {"epsilon": 0.01}}],
         "chunksize": 1000,
         "plots": False,
+        "root": False,
         "output": str(tmp_path / "out"),
     }
     data.update(extra)
@@ -88,7 +89,7 @@ def test_iterative_futures_and_dask_fill_identical_histograms(tmp_path: Path, ti
 
 
 def test_results_json_root_and_normalisation(tmp_path: Path, tiny_run: Path) -> None:
-    results = run_datamc(card(tmp_path, tiny_run), progress=False)
+    results = run_datamc(card(tmp_path, tiny_run, root=True, chunksize=5000), progress=False)
     out = Path(results["output"])
     saved = json.loads((out / "results.json").read_text())
     assert saved["complete"] and saved["selection"] == "dy" and saved["origin"] == "toynano"
@@ -120,7 +121,7 @@ def test_results_json_root_and_normalisation(tmp_path: Path, tiny_run: Path) -> 
 def test_kl_grows_with_the_injected_mismodelling(tmp_path: Path, tiny_run: Path) -> None:
     """Same data events each time (same seed), only the chosen inputs scaled more: KL must rise monotonically."""
     kls = []
-    for m in (0.0, 0.3, 0.7, 1.5):
+    for m in (0.0, 0.4, 1.2):
         c = card(tmp_path / f"m{m}", tiny_run, distortions=[], chunksize=5000,
                  selection={"name": "ttsemilep"},
                  toynano={"n_events_mc": 3000, "n_events_data": 3000, "mismodelling": m})
@@ -138,6 +139,7 @@ def test_cli_datamc_selection_dy_verbatim(tmp_path: Path, monkeypatch: pytest.Mo
     shipped["toynano"] = {"n_events_mc": 2000, "n_events_data": 1500}
     shipped["chunksize"] = 2000
     shipped["plots"] = False
+    shipped["root"] = False
     (tmp_path / "cards" / "datamc_dy.yaml").write_text(yaml.safe_dump(shipped))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(build_app(), ["datamc", "--selection", "dy", "--no-progress"])
@@ -168,7 +170,7 @@ def toy_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def files_card(tmp_path: Path, data: list[Path], mc: list[Path], **extra: Any) -> Any:
     return load_datamc_card_from(tmp_path, {
         "selection": {"name": "dy"}, "data": {"files": [str(p) for p in data]},
-        "mc": {"files": [str(p) for p in mc]}, "taggers": [{"stored": "deepcsv"}], "plots": False,
+        "mc": {"files": [str(p) for p in mc]}, "taggers": [{"stored": "deepcsv"}], "plots": False, "root": False, "chunksize": 100000,
         "output": str(tmp_path / "out"), **extra})
 
 
