@@ -155,5 +155,5 @@ class FeatureSpec:
             same = np.equal(a, b) if what == "integer" else np.isclose(a, b, rtol=rtol, atol=0.0)
             if not same.all():
                 j = int(np.flatnonzero(~same)[0])
-                return f"feature {self.names[j]!r}: {what} {a[j]!r} here but {b[j]!r} there"
+                return f"feature {self.names[j]!r}: {what} {a[j].item():.7g} here but {b[j].item():.7g} there"
         return None
