@@ -170,8 +170,8 @@ def toy_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def files_card(tmp_path: Path, data: list[Path], mc: list[Path], **extra: Any) -> Any:
     return load_datamc_card_from(tmp_path, {
         "selection": {"name": "dy"}, "data": {"files": [str(p) for p in data]},
-        "mc": {"files": [str(p) for p in mc]}, "taggers": [{"stored": "deepcsv"}], "plots": False, "root": False, "chunksize": 100000,
-        "output": str(tmp_path / "out"), **extra})
+        "mc": {"files": [str(p) for p in mc]}, "taggers": [{"stored": "deepcsv"}], "plots": False, "root": False,
+        "chunksize": 100000, "output": str(tmp_path / "out"), **extra})
 
 
 def load_datamc_card_from(tmp_path: Path, data: dict[str, Any]) -> Any:
