@@ -20,7 +20,7 @@ from hepadv.datamc.run import run_datamc
 from hepadv.errors import DataError, HepadvError
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {
+TINY = {  # the same tiny run as conftest's ``tiny_run``, as a card a project could hold in cards/adv.yaml
     "name": "adv",
     "seed": 1,
     "dataset": {"name": "toyjets", "params": {"n_jets": 5000, "seed": 1}},
@@ -30,16 +30,6 @@ TINY = {
                  {"name": "adversarial", "defence": {"name": "adversarial_training", "params": {"epsilon": 0.01}}}],
     "evaluation": {"max_jets": 1000, "every_epoch": False, "plots": False, "transfer": False},
 }
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from hepadv.cards.load import validate_card
-    from hepadv.training.loop import train
-
-    out = tmp_path_factory.mktemp("run") / "adv"
-    train(validate_card({**TINY, "output": str(out)}), progress=False)
-    return out
 
 
 def card(tmp_path: Path, run: Path, **extra: Any) -> Any:
@@ -128,6 +118,24 @@ def test_kl_grows_with_the_injected_mismodelling(tmp_path: Path, tiny_run: Path)
         results = run_datamc(c, progress=False, write=False)
         kls.append(results["divergences"]["nominal@best"]["BvsL"]["raw"]["kl"])
     assert all(a < b for a, b in itertools.pairwise(kls)), kls
+
+
+def test_stored_taggers_follow_the_spec_definitions() -> None:
+    from hepadv.datamc.taggers import StoredTagger
+
+    b, c = np.array([0.6, 0.1, -1.0, 0.0]), np.array([0.3, 0.2, -1.0, 0.0])
+    deepcsv = StoredTagger("deepcsv", "deepcsv").evaluate_jets(
+        {"btagDeepB": b, "btagDeepC": c}.get)["raw"]
+    np.testing.assert_allclose(deepcsv["BvsL"][:2], [0.6 / 0.7, 0.1 / 0.8])
+    np.testing.assert_allclose(deepcsv["CvsB"][:2], [0.3 / 0.9, 0.2 / 0.3])
+    np.testing.assert_allclose(deepcsv["CvsL"][:2], [0.3 / 0.4, 0.2 / 0.9])
+    assert np.isnan(deepcsv["BvsL"][2]) and np.isnan(deepcsv["BvsC"][3])  # CMS defaults -> the -0.1 bin
+    # NanoAOD v12 DeepJet: no btagDeepFlavC, C = CvsL (1 - B); CvsL computed back equals the stored branch
+    cvl = np.array([0.3 / 0.4, 0.2 / 0.9])
+    deepjet = StoredTagger("deepjet", "deepjet").evaluate_jets(
+        {"btagDeepFlavB": b[:2], "btagDeepFlavCvL": cvl}.get)["raw"]
+    np.testing.assert_allclose(deepjet["CvsL"], cvl)
+    np.testing.assert_allclose(deepjet["c"], c[:2])
 
 
 # ----------------------------------------------------------------------------- CLI end to end

@@ -180,11 +180,11 @@ class StoredTagger:
         c = col(p["c"])
         if b is None:
             raise DataError(f"tagger {self.key!r} needs branch {p['b']!r}, which the file lacks")
-        if c is None:  # CvsL = C / (1 - B - C)  =>  C = CvsL (1 - B) / (1 + CvsL)
+        if c is None:  # DeepJet CvsL = C / (C + UDS + G) = C / (1 - B)  =>  C = CvsL (1 - B)
             cvl = col(p["cvl"]) if "cvl" in p else None
             if cvl is None:
                 raise DataError(f"tagger {self.key!r} needs branch {p['c']!r}, which the file lacks")
-            c = np.where(cvl >= 0, cvl * (1 - b) / (1 + cvl), np.nan)
+            c = np.where(cvl >= 0, cvl * (1 - b), np.nan)
         valid = (b >= 0) & (c >= 0) & (b + c <= 1 + 1e-6)
         b = np.where(valid, b, np.nan)
         c = np.where(valid, c, np.nan)
