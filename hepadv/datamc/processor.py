@@ -126,24 +126,29 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         out["timing"] = timing
         return out
 
-    def _read(self, events: Any, is_mc: bool) -> None:
-        """Materialise every branch this chunk needs, so reading is timed apart from the computations."""
-        import awkward as ak
-
+    def branches(self, keys: set[str], is_mc: bool) -> list[str]:
+        """The flat branches a chunk needs (with the collection counters): what the Runner preloads in bulk."""
         names = set(self.selection.required_branches())
-        met = self.selection.met_collection(set(_flat_fields(events))) if self.selection.uses_met else None
+        met = self.selection.met_collection(keys) if self.selection.uses_met else None
         if met:
             names |= {f"{met}_pt", f"{met}_phi"}
         for tagger in self.taggers:
-            names |= set(tagger.required_branches())
+            names |= set(tagger.required_branches() if isinstance(tagger, ModelTagger) else
+                         (tagger.branches_for(keys) if isinstance(tagger, StoredTagger) else []))
         if is_mc:
-            names |= {"genWeight", "Jet_hadronFlavour"}
+            names |= {"genWeight", "Jet_hadronFlavour", "Jet_nBHadrons"}
+        names |= {f"n{n.partition('_')[0]}" for n in names if f"n{n.partition('_')[0]}" in keys}
+        return sorted(n for n in names if n in keys)
+
+    def _read(self, events: Any, is_mc: bool) -> None:
+        """Materialise every branch this chunk needs (preloaded ones are already in memory)."""
+        import awkward as ak
+
+        keys = set(_flat_fields(events))
         fields = set(events.fields)
-        for name in sorted(names):
+        for name in self.branches(keys, is_mc):
             coll, _, field = name.partition("_")
-            if coll == "HLT" and "HLT" in fields:
-                ak.materialize(events.HLT[field])
-            elif coll in fields and field and field in events[coll].fields:
+            if coll in fields and field and field in events[coll].fields:
                 ak.materialize(events[coll][field])
             elif name in fields:
                 ak.materialize(events[name])
