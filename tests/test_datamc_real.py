@@ -140,3 +140,30 @@ def test_trained_tagger_on_real_pfnano_inputs(tmp_path: Path, samples: Path, tin
     filled = h[{"kind": "mc", "variation": "raw"}].values().sum(axis=0)
     expected, _ = np.histogram(probs[:, 0], bins=h.axes["value"].edges, weights=weights)
     np.testing.assert_allclose(filled, expected, rtol=1e-6)
+
+
+def test_real_bad_inputs_are_named(tmp_path: Path, samples: Path) -> None:
+    def dy(mc: list[str], data: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+        card = {"selection": {"name": "dy"}, "mc": {"files": [str(samples / f) for f in mc]},
+                "taggers": [{"stored": "deepcsv"}], **extra}
+        if data:
+            card["data"] = {"files": [str(samples / f) for f in data]}
+        return run(tmp_path, **card)
+
+    empty = samples / "nano_dy_empty.root"
+    with pytest.raises(DataError, match=f"{empty}: tree 'Events' has no events"):
+        dy(["nano_dy_empty.root"])
+    with pytest.raises(DataError, match=f"{samples / 'nano_dimuon.root'} is given as MC but has no 'genWeight'"):
+        dy(["nano_dimuon.root"])
+    rntuple = samples / "nano_dy_SpecialTree_rntuple.root"
+    with pytest.raises(DataError, match="'NotEvents' is a ROOT::RNTuple, not a TTree"):
+        run(tmp_path, selection={"name": "dy"}, mc={"files": [str(rntuple)], "tree": "NotEvents"},
+            taggers=[{"stored": "deepcsv"}])
+    # a tree with another name is read when the card names it; the cutflow is that of nano_dy.root
+    special = run(tmp_path, selection={"name": "dy"},
+                  mc={"files": [str(samples / "nano_dy_SpecialTree.root")], "tree": "NotEvents"},
+                  taggers=[{"stored": "deepcsv"}])
+    assert special["cutflow"]["mc"][">= 1 clean jet"] == 3
+    skipped = dy(["nano_dy_empty.root", "nano_dy.root"], ["nano_dimuon.root"], skip_bad_files=True)
+    assert len(skipped["skipped_files"]) == 1 and "nano_dy_empty.root" in skipped["skipped_files"][0]
+    assert skipped["cutflow"]["mc"]["all"] == 40
