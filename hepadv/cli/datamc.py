@@ -43,7 +43,6 @@ def datamc_command(
         from hepadv import get_selection
 
         get_selection(selection)  # unknown names: one line listing the known selections
-        overrides.append(f"selection={{name: {selection}}}")
     if scheduler is not None and (executor or "dask") != "dask":
         raise CardError("--scheduler needs --executor dask")
     if executor is not None or scheduler is not None or workers is not None:
@@ -61,7 +60,7 @@ def datamc_command(
         if value is not None:
             overrides.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
     card = load_datamc_card(card_file, overrides)
-    if selection is not None and card.selection.name != selection:
+    if selection is not None and card.selection.name != selection:  # another selection: its default cuts
         card = load_datamc_card(card_file, [*overrides, f"selection={{name: {selection}}}"])
 
     def say(text: str) -> None:
