@@ -36,8 +36,8 @@ def datamc_command(
     from hepadv.datamc.run import run_datamc
     from hepadv.errors import CardError
 
-    if card_file is None and selection is not None and Path(f"cards/datamc_{selection}.yaml").is_file():
-        card_file = Path(f"cards/datamc_{selection}.yaml")
+    if card_file is None and Path(f"cards/datamc_{selection or 'dy'}.yaml").is_file():
+        card_file = Path(f"cards/datamc_{selection or 'dy'}.yaml")
     overrides = list(set_ or [])
     if selection is not None:
         from hepadv import get_selection
