@@ -31,15 +31,6 @@ class AttackCard(Section):
     max_events: int | None = Field(None, ge=1)
 
 
-def is_attack_card(path: Path) -> bool:
-    """True for a YAML mapping with a top-level ``attack`` key (run cards have none)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "attack" in data
-
-
 def validate_attack_card(data: dict[str, Any], label: str, base_dir: Path | None = None,
                          overrides: list[str] | None = None) -> AttackCard:
     """Validate an attack card dict; ``overrides`` (``KEY=VALUE``) apply to the attack's params."""
