@@ -9,7 +9,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hepadv-installed
 
-.PHONY: setup demo test lint benchmark benchmark-gpu clean
+.PHONY: setup demo test lint benchmark benchmark-gpu figures clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ benchmark-gpu: setup
 	$(BIN)/python benchmarks/training_throughput.py --device cuda --jets 10000000 --repeats 5 --json benchmark-gpu.json
 	$(BIN)/python benchmarks/training_throughput.py --device cuda --jets 10000000 --repeats 5 --compile \
 		--json benchmark-gpu-compiled.json
+
+# Rerun what the README quotes and rewrite its marked figure blocks (all, or e.g. FIGURES="demo transfer").
+figures: setup
+	$(BIN)/python scripts/readme_figures.py $(FIGURES)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
