@@ -132,7 +132,7 @@ def test_failed_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def fail(*args: object, **kwargs: object) -> None:
         raise Boom
 
-    monkeypatch.setattr(loop, "SlicingLoader", fail)  # fails after the record was written, before an epoch
+    monkeypatch.setattr(loop, "make_loader", fail)  # fails after the record was written, before an epoch
     with pytest.raises(Boom):
         loop.train(load_card(card), progress=False)
     assert not (tmp_path / "runs").exists()  # nor the parent folder it had to create
@@ -146,7 +146,7 @@ def test_failed_overwrite_gives_the_old_run_back(trained: Path, monkeypatch: pyt
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(loop, "SlicingLoader", fail)
+    monkeypatch.setattr(loop, "make_loader", fail)
     with pytest.raises(RuntimeError):
         loop.train(load_card(trained, ["training.lr=0.01"]), overwrite=True, progress=False)
     assert tree_hash(out) == before
