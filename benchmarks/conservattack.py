@@ -27,7 +27,7 @@ from hepadv.attacks.conservattack.stats import IncrementalStats, recompute
 from hepadv.data.base import FeatureSpec
 
 console = Console(width=150)
-CARD = {"min_change": 0.02, "step": 0.02, "n_steps": 10, "n_iterations": 10, "num_bins": 200, "alpha": 4.0,
+CARD = {"min_change": 0.2, "step": 0.2, "n_steps": 10, "n_iterations": 10, "num_bins": 200, "alpha": 4.0,
         "beta": 1.0, "max_jsd_single_change": 0.006, "max_frob_single_change": 0.0002, "block_size": 256}
 
 
