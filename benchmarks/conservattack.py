@@ -131,7 +131,7 @@ def attack_table(n_full: int, device: str) -> None:
     for col in ("data", "n", "d", "total", "per event-iteration", "gradient", "score", "apply", "predict",
                 "FR", "mean JSD", "dFN"):
         table.add_column(col, justify="right")
-    runs: list[tuple[str, int, int]] = [("toy", n, 67) for n in (n_full // 4, n_full // 2, n_full)]
+    runs: list[tuple[str, int, int]] = [("toy", n, 67) for n in (n_full // 4, n_full)]
     runs += [("synthetic", n_full // 4, 30), ("synthetic", n_full // 4, 67)]
     for kind, n, d in runs:
         target = toy_target(n, device) if kind == "toy" else synthetic_target(n, d, device)
