@@ -61,3 +61,59 @@ def run(args: list[str], env: dict[str, str], cwd: Path, check: bool = True) -> 
     if check:
         assert out.returncode == 0, f"{' '.join(map(str, args))} exited {out.returncode}:\n{out.stdout}\n{out.stderr}"
     return out
+
+
+#: Modules that ``hepadv --help`` must not import, whatever plugins are installed.
+HEAVY = ("torch", "coffea", "dask", "distributed", "awkward", "uproot", "matplotlib", "numba", "pyarrow", "h5py")
+
+
+def help_imports(env: PluginEnv, cwd: Path) -> set[str]:
+    """Every module (and its top-level package) in ``sys.modules`` after ``hepadv --help``, all plugins loading.
+
+    Read from ``sys.modules`` rather than ``-X importtime``, which misses modules loaded through importlib
+    (entry points are).
+    """
+    listing = cwd / "help-modules.txt"
+    code = ("import runpy, sys\n"
+            "sys.argv = ['hepadv', '--help']\n"
+            "try:\n    runpy.run_module('hepadv', run_name='__main__')\n"
+            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            f"open({str(listing)!r}, 'w').write('\\n'.join(sys.modules))\n")
+    env.run([str(env.python), "-c", code], cwd=cwd)
+    names = set(listing.read_text().split())
+    return names | {n.split(".")[0] for n in names}
+
+
+_DRIVER = """\
+import contextlib, io, json, shlex, sys
+from typer.testing import CliRunner
+from hepadv.cli.main import build_app
+results = []
+for kind, text in json.loads(sys.argv[1]):
+    if kind == "cli":
+        args = shlex.split(text)
+        assert args[0] == "hepadv", text
+        r = CliRunner().invoke(build_app(), args[1:])
+        results.append({"step": text, "code": r.exit_code, "output": r.output})
+        continue
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(text, "<guide>", "exec"), {"__name__": "__main__"})
+    results.append({"step": text, "code": 0, "output": out.getvalue()})
+print(json.dumps(results))
+"""
+
+
+def run_steps(env: PluginEnv, steps: list[tuple[str, str]], cwd: Path) -> list[str]:
+    """Run ``hepadv ...`` lines (``("cli", line)``) and scripts (``("python", code)``) in one venv process.
+
+    One process instead of one per step: each would import torch again, which costs seconds. Each CLI line
+    goes through the real app (plugins loaded from their entry points, the error boundary, exit codes).
+    """
+    import json
+
+    out = env.run([str(env.python), "-c", _DRIVER, json.dumps(steps)], cwd=cwd)
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    for r in results:
+        assert r["code"] == 0, f"{r['step']!r} exited {r['code']}:\n{r['output']}"
+    return [r["output"] for r in results]

@@ -110,9 +110,16 @@ def test_real_entry_point_plugin_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     manager.reset()
     smear = hepadv.get_attack("smear")
     info = next(i for i in plugin_infos() if i.name == "smearing")
-    assert (info.source, info.version, info.error) == ("entry point", "0.1.0", None)
+    assert (info.source, info.version, info.error) == ("entry point", _smearing_version(), None)
     assert info.components == {"attack": ["smear"]}
     assert smear.needs_labels is False
+
+
+def _smearing_version() -> str:
+    import tomllib
+
+    return tomllib.loads((Path(__file__).parents[1] / "plugins" / "hepadv-smearing" / "pyproject.toml")
+                         .read_text())["project"]["version"]
 
 
 def test_load_plugins_env_restricts_entry_points() -> None:
