@@ -175,3 +175,26 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_commands_are_listed_per_plugin_and_a_failing_command_hook_is_reported() -> None:
+    from hepadv.cli.main import build_app
+
+    class Commands:
+        @hepadv.hookimpl
+        def register_commands(self, app):  # type: ignore[no-untyped-def]
+            app.command("hello")(lambda: None)
+
+    class Broken:
+        @hepadv.hookimpl
+        def register_commands(self, app):  # type: ignore[no-untyped-def]
+            raise RuntimeError("no typer here")
+
+    register_plugin(Commands(), "commands-plugin")
+    register_plugin(Broken(), "broken-commands")
+    app = build_app()  # the broken hook does not stop the CLI
+    assert "hello" in [c.name for c in app.registered_commands]
+    infos = {i.name: i for i in plugin_infos()}
+    assert infos["commands-plugin"].components == {"command": ["hello"]}
+    assert infos["broken-commands"].error == "register_commands raised RuntimeError: no typer here"
+    assert set(infos["hepadv.commands"].components["command"]) == {"plugins", "cards", "train", "evaluate"}
