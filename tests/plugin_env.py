@@ -47,7 +47,7 @@ class PluginEnv:
         args = [str(self.python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                 "--no-index", "--disable-pip-version-check", "--ignore-installed"]
         for pkg in packages:
-            args += ["-e", str(pkg)] if editable else [str(pkg)]
+            args += ["-e", str(Path(pkg).resolve())] if editable else [str(Path(pkg).resolve())]
         run(args, env=self.env(), cwd=self.root)
 
     def run(self, args: list[str], cwd: Path, load_plugins: list[str] | None = None,
