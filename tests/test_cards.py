@@ -31,8 +31,8 @@ def test_shipped_cards_exist() -> None:
     assert {"nominal.yaml", "adv.yaml", "pfnano.yaml"} <= {c.name for c in CARDS}
 
 
-def test_empty_card_gets_defaults(tmp_path: Path) -> None:
-    card = load_card(write(tmp_path, ""))
+def test_empty_mapping_card_gets_defaults(tmp_path: Path) -> None:
+    card = load_card(write(tmp_path, "{}\n"))
     assert card.dataset.name == "toyjets"
     assert card.training.gamma == 25
     assert card.training.lr == 1e-4
@@ -138,7 +138,7 @@ def test_override_errors() -> None:
 
 def test_override_error_reported_as_card_field(tmp_path: Path) -> None:
     with pytest.raises(CardError, match=r'training\.epochs: expected an integer >= 1, got "many"'):
-        load_card(write(tmp_path, ""), ["training.epochs=many"])
+        load_card(write(tmp_path, "{}"), ["training.epochs=many"])
 
 
 def test_paths_resolve_relative_to_card(tmp_path: Path) -> None:
