@@ -242,11 +242,12 @@ def command_line(key: str, sets: list[str], runs_dir: Path | None) -> list[str]:
     return args
 
 
-def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done: dict[str, Measured]) -> Measured:
+def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done: dict[str, Measured],
+            benchmark_args: tuple[str, ...] = ()) -> Measured:
     if key in done:
         return done[key]
     if key == "benchmark":
-        done[key] = measure_benchmark(rerun, runs_dir)
+        done[key] = measure_benchmark(rerun, runs_dir, benchmark_args)
         return done[key]
     run = RUNS[key]
     out = run_output(key, runs_dir)
@@ -275,9 +276,9 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
     return done[key]
 
 
-def measure_benchmark(rerun: bool, runs_dir: Path | None) -> Measured:
+def measure_benchmark(rerun: bool, runs_dir: Path | None, extra: tuple[str, ...] = ()) -> Measured:
     path = (runs_dir.resolve() if runs_dir is not None else REPO / "runs") / "benchmark.json"
-    cmd = [sys.executable, "benchmarks/training_throughput.py"]
+    cmd = [sys.executable, "benchmarks/training_throughput.py", *extra]
     seconds = None
     if rerun:
         results = []
@@ -285,7 +286,7 @@ def measure_benchmark(rerun: bool, runs_dir: Path | None) -> Measured:
         path.parent.mkdir(parents=True, exist_ok=True)
         for batch in BENCHMARK_BATCHES:
             part = path.with_name(f"benchmark-{batch}.json")
-            print("$", *cmd[1:], "--batch", batch, flush=True)
+            print("$", shlex.join([*cmd[1:], "--batch", str(batch)]), flush=True)
             subprocess.run([*cmd, "--batch", str(batch), "--json", str(part)], cwd=REPO, check=True)
             results.append(json.loads(part.read_text()))
         seconds = time.perf_counter() - t0
@@ -294,7 +295,8 @@ def measure_benchmark(rerun: bool, runs_dir: Path | None) -> Measured:
         raise SystemExit(f"{path}: no benchmark results (run without --from-runs to produce them)")
     data = json.loads(path.read_text())
     batches = " and ".join(str(b) for b in BENCHMARK_BATCHES)
-    return Measured(data, f"python benchmarks/training_throughput.py --batch {batches}", seconds)
+    shown = shlex.join(["python", *cmd[1:]])
+    return Measured(data, f"{shown} --batch {batches}", seconds)
 
 
 def provenance(commit: str, measured: Measured, host: str) -> str:
@@ -341,6 +343,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--from-runs", action="store_true", help="render from existing runs, do not rerun")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="extra card override (shown in the "
                                                                             "commit line)")
+    ap.add_argument("--benchmark-jets", type=int, default=None, help="jets for the throughput benchmark "
+                                                                       "(default: the benchmark's own)")
     ap.add_argument("--list", action="store_true", help="list the blocks with their commits and exit")
     args = ap.parse_args(argv)
     if args.list:
@@ -355,7 +359,8 @@ def main(argv: list[str] | None = None) -> None:
     done: dict[str, Measured] = {}
     for name in names:
         key, render = FIGURES[name]
-        measured = measure(key, args.sets, args.runs_dir, not args.from_runs, done)
+        bench = ("--jets", str(args.benchmark_jets)) if args.benchmark_jets else ()
+        measured = measure(key, args.sets, args.runs_dir, not args.from_runs, done, bench)
         text = replace_block(text, name, render(measured.results) + "\n" + provenance(commit, measured, host))
         args.readme.write_text(text)  # block by block: an interrupted run keeps what it finished
         print(f"updated {name} in {args.readme}")

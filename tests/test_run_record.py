@@ -295,3 +295,23 @@ def test_ctrl_c_keeps_completed_epochs_and_resume_continues(tmp_path: Path, one_
     assert state["history"]["epoch"] == [1, 2, 3]
     assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 3
     assert_record_matches_checkpoints(out)
+
+
+def test_defence_that_cannot_train_refuses_before_anything_is_written(tmp_path: Path) -> None:
+    import hepadv
+    from hepadv.defences.base import Defence
+    from hepadv.registry import manager
+
+    class Detector(Defence):  # a defence, but not one that trains a model
+        name = "detector"
+
+    class Plugin:
+        @hepadv.hookimpl
+        def register_defences(self, register):  # type: ignore[no-untyped-def]
+            register(Detector)
+
+    manager.register_plugin(Plugin(), "detector-plugin")
+    card = write_card(tmp_path)
+    line = one_line_error(train(card, "--set", "variants=[{name: d, defence: {name: detector}}]"))
+    assert line.endswith("variants.0.defence.name: defence 'detector' is not a training strategy")
+    assert not (tmp_path / "run").exists()
