@@ -87,11 +87,13 @@ def test_guide_covers_every_kind_with_the_conventions(guide: Guide) -> None:
         for hook in re.findall(r"^def (register_\w+)", hook_module, re.M):
             hooks.setdefault(hook, []).append(package.name)
     assert set(hooks) == {"register_datasets", "register_models", "register_attacks", "register_defences",
-                          "register_commands"}
-    needs_labels = {re.search(r"needs_labels: ClassVar\[bool\] = (\w+)", (p / f"hepadv_{_entry_point(p)}" /
-                                                                           "attack.py").read_text()).group(1)
-                    for p in guide.root.iterdir() if p.name in hooks["register_attacks"]}
-    assert needs_labels == {"True", "False"}  # a label-using and a label-free attack
+                          "register_selections", "register_executors", "register_commands"}
+    attacks = {p.name: (p / f"hepadv_{_entry_point(p)}" / "attack.py").read_text()
+               for p in guide.packages if p.name in hooks["register_attacks"]}
+    per_event = [src for src in attacks.values() if "(Attack)" in src]
+    needs_labels = {re.search(r"needs_labels: ClassVar\[bool\] = (\w+)", src).group(1) for src in per_event}
+    assert needs_labels == {"True", "False"}  # a label-using and a label-free per-event attack
+    assert any("(DatasetAttack)" in src for src in attacks.values())
     assert guide.runs and guide.scripts
 
 
@@ -116,11 +118,42 @@ def test_examples_run_through_the_cli(guide: Guide) -> None:
         assert scores[attacks["one_feature"]["id"]]["bvslight"]["auc"] < scores["raw"]["bvslight"]["auc"]
         assert attacks["jet_scale"]["id"] in scores
     assert set(metrics["transfer"]) == {attacks["one_feature"]["id"]}
-    assert "sip3d\tfloat" in outputs[-1] and "n_tracks\tinteger" in outputs[-1] and "classes: light, b" in outputs[-1]
+    inputs = next(o for line, o in zip(lines, outputs, strict=True) if line.startswith("hepadv inputs"))
+    assert "sip3d\tfloat" in inputs and "n_tracks\tinteger" in inputs and "classes: light, b" in inputs
+    _check_dataset_level_attack(guide.root / folder / "runs" / "try")
+    _check_datamc(guide.root / folder / "runs" / "datamc")
 
     assert "moved: ['sip3d', 'mass_sv']" in script_output
     raw, flipped = (float(v) for v in flip_output.split()[-2:])
     assert flipped < raw  # the README's flip steps down the loss
+
+
+def _check_dataset_level_attack(run: Path) -> None:
+    """mean_free: the AUC drops while every feature's mean over the attacked set stays where it was."""
+    import numpy as np
+
+    (out,) = (run / "attacks").glob("mean_free-*")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["plugin"] == "mean_free" and summary["n_events"] == 1000
+    auc = summary["variants"]["nominal"]["auc"]["bvslight"]
+    assert auc["attacked"] < auc["raw"]
+    with np.load(out / "nominal" / "events.npz") as events:
+        clean, adv = events["x_clean"].astype(np.float64), events["x_adv"].astype(np.float64)
+    assert np.abs(adv - clean).max() > 0.1  # events moved ...
+    tolerance = 1e-4 * clean.std(axis=0).max()
+    assert np.allclose(adv.mean(axis=0), clean.mean(axis=0), rtol=0, atol=tolerance)  # ... their means did not
+
+
+def _check_datamc(out: Path) -> None:
+    """dimuon_jets selected events in both samples through the threads executor; divergences were measured."""
+    results = json.loads((out / "results.json").read_text())
+    assert results["selection"] == "dimuon_jets" and results["executor"] == "threads" and results["complete"]
+    for sample in ("data", "mc"):
+        cutflow = results["cutflow"][sample]
+        assert cutflow["all"] == results["n_events"][sample]
+        assert 0 < cutflow[">= 1 clean jet"] <= cutflow["two opposite-sign muons"] < cutflow["all"]
+        assert results["n_jets"][sample] == cutflow[">= 1 clean jet"]
+    assert results["divergences"]
 
 
 #: The README's minimal attack (flip) applied to the combined run's nominal model.

@@ -65,8 +65,9 @@ def test_installed_packages_are_listed_and_pass_their_tests(scaffolds: Scaffolds
     for name, _ in SCAFFOLDS:
         component = plugin_name(name).component
         assert component in listing
-    for kind in ("attack", "dataset", "model", "defence", "command"):
+    for kind in ("attack", "dataset", "model", "defence", "selection", "executor", "command"):
         assert f"{kind}: t" in listing  # the component column names each kind
+    assert "t_dataset_attack (dataset)" in listing
     tests = [str(p / "tests") for p in scaffolds.packages]
     out = scaffolds.env.run([str(scaffolds.env.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
                             cwd=scaffolds.root)

@@ -613,6 +613,264 @@ def test_command_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "gaussian_noise\\tlabel-free" in result.output and "fgsm" not in result.output
 '''
 
+DATASET_ATTACK = '''\
+"""The ``$component`` dataset-level attack: signed-gradient steps whose mean over the whole set is removed."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+
+from hepadv.attacks.dataset_level import DatasetAttack, DatasetAttackParams, DatasetAttackResult
+from hepadv.data.masks import FeatureMasks
+from hepadv.data.spec import FeatureSpec
+
+
+class $cls(DatasetAttack):
+    """x + epsilon sign(grad_x J) on the movable features, minus that step's mean over the whole set.
+
+    Every feature's mean over the set stays where it was (a check of the means sees nothing), while the
+    jets still move against the tagger. Shapes: x (n, n_features) scaled float32, the whole set; y (n,).
+    """
+
+    name: ClassVar[str] = "$component"
+    needs_labels: ClassVar[bool] = True
+
+    class Params(DatasetAttackParams):
+        epsilon: float = Field(0.1, ge=0, description="step, scaled units")
+        batch_size: int = Field(65536, ge=1, description="events per gradient pass")
+
+    def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, spec: FeatureSpec,
+               masks: FeatureMasks, rng: Any, progress: bool) -> DatasetAttackResult:
+        from hepadv.attacks.fgsm import loss_gradient
+
+        if y is None:
+            raise ValueError("$component needs labels")
+        bs = self.params.batch_size
+        sign = torch.cat([loss_gradient(model, x[i : i + bs], y[i : i + bs]).sign() for i in range(0, len(x), bs)])
+        movable = masks.movable(x)
+        step = torch.where(movable, self.params.epsilon * sign, 0.0)
+        mean_step = step.sum(dim=0) / movable.sum(dim=0).clamp_min(1)
+        x_adv = (x + torch.where(movable, step - mean_step, 0.0)).detach()
+        with torch.no_grad():
+            fooled = model(x_adv).argmax(dim=1) != model(x).argmax(dim=1)
+        return DatasetAttackResult(x_adv, fooled, info={"largest_mean_step": float(mean_step.abs().max())})
+'''
+
+DATASET_ATTACK_TEST = '''\
+"""$cls: feature means kept, integers and defaults untouched, a fooled mask, pickles, registers."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import hepadv
+from hepadv.data.spec import FeatureSpec, MissingRules
+from hepadv.registry import reset
+from $package.attack import $cls
+
+
+def setup():  # type: ignore[no-untyped-def]
+    spec = FeatureSpec(names=("sip3d", "mass_sv", "n_tracks"), integer=np.array([False, False, True]),
+                       defaults=np.full(3, -10.0), mean=np.zeros(3), std=np.ones(3), classes=("light", "b"),
+                       missing=MissingRules(placeholders=(), deepcsv=False))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 3, generator=gen)
+    x[:, 2] = torch.randint(0, 5, (500,), generator=gen).float()
+    x[::10, 1] = -10.0  # defaulted
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    return model, x, torch.randint(0, 2, (500,), generator=gen), spec
+
+
+def test_means_kept_and_frozen_features_untouched() -> None:
+    model, x, y, spec = setup()
+    result = $cls(epsilon=0.2, batch_size=64).run(model, x, y, spec)
+    shift = result.x_adv - x
+    assert torch.equal(shift[:, 2], torch.zeros(500)) and torch.equal(shift[::10, 1], torch.zeros(50))
+    assert float(shift.abs().max()) > 0.1
+    assert torch.allclose(result.x_adv.mean(dim=0), x.mean(dim=0), atol=1e-5)
+    assert result.fooled.dtype == torch.bool and result.fooled.shape == (500,)
+
+
+def test_needs_labels() -> None:
+    model, x, _, spec = setup()
+    with pytest.raises(ValueError, match="needs truth labels"):
+        $cls().run(model, x, None, spec)
+
+
+def test_pickles_and_registers(monkeypatch: pytest.MonkeyPatch) -> None:
+    attack = $cls(epsilon=0.3)
+    assert pickle.loads(pickle.dumps(attack)).params == attack.params
+    monkeypatch.setenv("HEPADV_LOAD_PLUGINS", "$component")
+    reset()
+    try:
+        assert hepadv.get_attack("$component") is $cls
+    finally:
+        reset()
+'''
+
+SELECTION = '''\
+"""The ``$component`` Data/MC selection: two isolated opposite-sign muons and a jet away from them."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from hepadv.datamc.selections import Selected, Selection, SelectionParams, clean
+
+
+class $cls(Selection):
+    """Events with exactly two isolated opposite-sign muons and at least one clean jet; the leading one is
+    histogrammed. A pure function of one NanoEvents chunk (GeV, radians).
+    """
+
+    name: ClassVar[str] = "$component"
+    uses_met: ClassVar[bool] = False
+    controls: ClassVar[tuple[str, ...]] = ("n_jets", "jet_pt", "jet_eta")
+
+    class Params(SelectionParams):
+        muon_pt: float = Field(15.0, ge=0, description="GeV")
+        jet_muon_dr: float = Field(0.4, ge=0)
+
+    def _select(self, events: Any) -> Selected:
+        import awkward as ak
+
+        p = self.params
+        muons = self.isolated_muons(events, p.muon_pt)
+        pair = ak.pad_none(muons, 2)
+        two = ak.fill_none((ak.num(muons) == 2) & (pair[:, 0].charge * pair[:, 1].charge < 0), False)
+        jets = clean(self.good_jets(events), muons, p.jet_muon_dr)
+        mask = ak.to_numpy(two & (ak.num(jets) >= 1))
+        picked = jets[mask][:, :1]
+        n = int(mask.sum())
+        cutflow = {"all": len(events), "two opposite-sign muons": int(ak.sum(two)), ">= 1 clean jet": n}
+        index = np.arange(n)
+        controls = {"n_jets": (ak.to_numpy(ak.num(jets[mask])).astype(np.float64), index),
+                    "jet_pt": (ak.to_numpy(ak.flatten(picked.pt)).astype(np.float64), index),
+                    "jet_eta": (ak.to_numpy(ak.flatten(picked.eta)).astype(np.float64), index)}
+        return Selected(mask, picked, np.ones(n), cutflow, controls)
+'''
+
+SELECTION_TEST = '''\
+"""$cls on toy NanoAOD Drell-Yan events: cutflow, selected muons, jets and controls agree; registration."""
+
+from __future__ import annotations
+
+import warnings
+
+import awkward as ak
+import numpy as np
+import pytest
+
+import hepadv
+from hepadv.datamc.toynano import ToyNanoParams, toynano_files
+from hepadv.registry import reset
+from $package.selection import $cls
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    files = toynano_files(ToyNanoParams(topology="dy", n_events_mc=400, n_events_data=1),
+                          root=tmp_path_factory.mktemp("toynano"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return NanoEventsFactory.from_root({str(files["mc"]): "Events"}, schemaclass=NanoAODSchema).events()
+
+
+def test_selects_dimuon_events(events) -> None:  # type: ignore[no-untyped-def]
+    sel = $cls().select(events)
+    n = int(sel.mask.sum())
+    assert sel.mask.shape == (len(events),) and 0 < n < len(events)
+    assert list(sel.cutflow.values()) == sorted(sel.cutflow.values(), reverse=True)
+    assert sel.cutflow[">= 1 clean jet"] == n
+    assert ak.to_list(ak.num(sel.jets)) == [1] * n and len(sel.sign) == n
+    muons = events.Muon[sel.mask]
+    assert ak.all(ak.num(muons) >= 2)
+    for name, (values, index) in sel.controls.items():
+        assert name in $cls.controls and len(values) == len(index) and index.max() < n
+        assert np.isfinite(values).all()
+
+
+def test_registered_through_the_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEPADV_LOAD_PLUGINS", "$component")
+    reset()
+    try:
+        assert hepadv.get_selection("$component") is $cls
+    finally:
+        reset()
+'''
+
+EXECUTOR = '''\
+"""The ``$component`` executor: Data/MC chunks processed by a pool of threads in this process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from hepadv.datamc.executors import Executor
+
+
+class $cls(Executor):
+    """coffea's FuturesExecutor on a ThreadPoolExecutor of ``workers`` threads: no pickling, shared memory."""
+
+    name: ClassVar[str] = "$component"
+    parallel: ClassVar[bool] = False  # one process: nothing is pickled
+
+    @contextmanager
+    def run(self, status: bool = True) -> Iterator[Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from coffea import processor
+
+        with ThreadPoolExecutor(max_workers=self.params.workers) as pool:
+            yield processor.FuturesExecutor(pool=pool, status=status, desc="chunks", unit="chunk")
+'''
+
+EXECUTOR_TEST = '''\
+"""$cls: maps work over its pool and merges the results like any coffea executor; registration."""
+
+from __future__ import annotations
+
+import pytest
+
+import hepadv
+from hepadv.registry import reset
+from $package.executor import $cls
+
+
+def square(n: int) -> dict[str, int]:
+    return {"sum": n * n}
+
+
+def test_maps_and_merges() -> None:
+    with $cls({"workers": 2}).run(status=False) as executor:
+        merged, _ = executor(list(range(10)), square, {})
+    assert merged == {"sum": sum(n * n for n in range(10))}
+
+
+def test_registered_through_the_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEPADV_LOAD_PLUGINS", "$component")
+    reset()
+    try:
+        assert hepadv.get_executor("$component") is $cls
+    finally:
+        reset()
+'''
+
 KINDS: dict[str, Kind] = {
     "attack": Kind("attack", "register_attacks", "attack", "attack", "attack class",
                    "the $component attack (L2 fast gradient method)", ATTACK, ATTACK_TEST,
@@ -624,10 +882,21 @@ KINDS: dict[str, Kind] = {
     "model": Kind("model", "register_models", "model", "model", "model class",
                   "the $component model (one-hidden-layer MLP)", MODEL, MODEL_TEST,
                   "Use it in a card:\n\n    model: {name: $component, params: {hidden: 64}}\n"),
+    "dataset-attack": Kind("dataset-attack", "register_attacks", "attack", "attack", "dataset-level attack class",
+                           "the $component dataset-level attack (mean-preserving gradient steps)", DATASET_ATTACK,
+                           DATASET_ATTACK_TEST, "Run it on a trained run:\n\n"
+                           "    hepadv attack RUN_DIR --plugin $component --set epsilon=0.1\n"),
     "defence": Kind("defence", "register_defences", "defence", "defence", "defence class",
                     "the $component training defence (noise augmentation)", DEFENCE, DEFENCE_TEST,
                     "Use it in a card:\n\n    variants:\n      - name: nominal\n      - name: $component\n"
                     "        defence: {name: $component, params: {sigma: 0.05}}\n"),
+    "selection": Kind("selection", "register_selections", "selection", "selection", "selection class",
+                      "the $component Data/MC selection (opposite-sign dimuon + jet)", SELECTION, SELECTION_TEST,
+                      "Use it in a Data/MC card:\n\n    selection: {name: $component}\n"
+                      "    toynano: {topology: dy}      # or your data and mc files\n"),
+    "executor": Kind("executor", "register_executors", "executor", "executor", "executor class",
+                     "the $component executor (thread pool)", EXECUTOR, EXECUTOR_TEST,
+                     "Use it for Data/MC runs:\n\n    hepadv datamc CARD --executor $component --workers 4\n"),
     "command": Kind("command", "register_commands", "command", None, "command",
                     "the `hepadv $command` command", COMMAND, COMMAND_TEST,
                     "Run it:\n\n    hepadv $command --label-free\n"),
