@@ -39,6 +39,7 @@ class PluginEnv:
         env = {k: v for k, v in os.environ.items() if k not in ("HEPADV_LOAD_PLUGINS", "PYTHONPATH")}
         env["PATH"] = f"{self.root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(self.root)
+        env["COLUMNS"] = "200"  # rich tables unwrapped, so names can be looked for in the output
         if load_plugins is not None:
             env["HEPADV_LOAD_PLUGINS"] = ",".join(load_plugins)
         return env
