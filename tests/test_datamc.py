@@ -251,3 +251,16 @@ def test_model_tagger_on_a_file_without_deepcsv_inputs(tmp_path: Path, tiny_run:
     with pytest.raises(HepadvError, match=r"needs branch 'Jet_DeepCSV_\w+', which the file lacks"):
         run_datamc(model_card(tmp_path, tiny_run, [path], [path]), progress=False)
 
+
+
+def test_toynano_topology_for_a_plugin_selection() -> None:
+    """A selection that is not a toynano topology needs toynano.topology (or files), said in one line."""
+    from hepadv.datamc.card import DataMCCard
+    from hepadv.datamc.run import sample_files
+
+    with pytest.raises(DataError, match=r"no topology for selection 'dimuon_jets'.*set toynano\.topology"):
+        sample_files(DataMCCard.model_validate({"selection": {"name": "dimuon_jets"}}), "dimuon_jets")
+    card = DataMCCard.model_validate({"selection": {"name": "dimuon_jets"},
+                                      "toynano": {"topology": "wc", "n_events_mc": 50, "n_events_data": 50}})
+    files, _, origin = sample_files(card, "dimuon_jets")
+    assert origin == "toynano" and files["mc"][0].name.startswith("wc-mc-")

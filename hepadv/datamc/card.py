@@ -25,8 +25,13 @@ class SampleSection(Section):
 
 
 class ToyNanoSection(Section):
-    """toynano sample sizes and data mismodelling (see ``hepadv.datamc.toynano``)."""
+    """toynano sample sizes and data mismodelling (see ``hepadv.datamc.toynano``).
 
+    ``topology`` picks the toy events when the selection is not one of the built-in topologies (a plugin's
+    selection tried on dy, wc or ttsemilep events); by default it is the selection's name.
+    """
+
+    topology: Literal["dy", "wc", "ttsemilep"] | None = None
     n_events_mc: int = Field(200_000, ge=1)
     n_events_data: int = Field(100_000, ge=1)
     seed: int = 1

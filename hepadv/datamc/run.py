@@ -48,14 +48,15 @@ def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> 
         return ({s: list(v.files) for s, v in samples.items()}, {s: v.tree for s, v in samples.items()}, "files")
     from hepadv.datamc.toynano import TOPOLOGIES, ToyNanoParams, toynano_files
 
-    if selection_name not in TOPOLOGIES:
-        raise DataError(f"toynano has no topology for selection {selection_name!r} "
-                        f"(it has {', '.join(TOPOLOGIES)}); give data and mc files in the card")
     t = card.toynano
+    topology = t.topology or selection_name
+    if topology not in TOPOLOGIES:
+        raise DataError(f"toynano has no topology for selection {selection_name!r} "
+                        f"(it has {', '.join(TOPOLOGIES)}); set toynano.topology or give data and mc files")
     extra = {} if t.mismodelled is None else {"mismodelled": t.mismodelled}
-    params = ToyNanoParams(topology=selection_name, n_events_mc=t.n_events_mc, n_events_data=t.n_events_data,  # type: ignore[arg-type]
+    params = ToyNanoParams(topology=topology, n_events_mc=t.n_events_mc, n_events_data=t.n_events_data,  # type: ignore[arg-type]
                            seed=t.seed, mismodelling=t.mismodelling, **extra)
-    say(f"toynano {selection_name}: {t.n_events_mc:,} MC and {t.n_events_data:,} data events "
+    say(f"toynano {topology}: {t.n_events_mc:,} MC and {t.n_events_data:,} data events "
         f"(data inputs x {1 + t.mismodelling:g}; generated once, then cached)")
     files = toynano_files(params)
     return {"data": [files["data"]], "mc": [files["mc"]]}, {"data": "Events", "mc": "Events"}, "toynano"
