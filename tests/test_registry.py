@@ -43,7 +43,7 @@ def test_unknown_name_lists_valid_and_suggests() -> None:
     msg = str(exc.value)
     assert "unknown attack 'fgms'" in msg
     assert "did you mean 'fgsm'?" in msg
-    assert "valid names: conservattack, fgsm" in msg
+    assert "valid names: conservattack, fgsm, gaussian_noise" in msg
 
 
 def test_plugin_object_registers_and_is_removed_after_test() -> None:
@@ -111,9 +111,16 @@ def test_real_entry_point_plugin_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     manager.reset()
     smear = hepadv.get_attack("smear")
     info = next(i for i in plugin_infos() if i.name == "smearing")
-    assert (info.source, info.version, info.error) == ("entry point", "0.1.0", None)
+    assert (info.source, info.version, info.error) == ("entry point", _smearing_version(), None)
     assert info.components == {"attack": ["smear"]}
     assert smear.needs_labels is False
+
+
+def _smearing_version() -> str:
+    import tomllib
+
+    return tomllib.loads((Path(__file__).parents[1] / "plugins" / "hepadv-smearing" / "pyproject.toml")
+                         .read_text())["project"]["version"]
 
 
 def test_load_plugins_env_restricts_entry_points() -> None:
@@ -169,3 +176,30 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_commands_are_listed_per_plugin_and_a_failing_command_hook_is_reported() -> None:
+    from hepadv.cli.main import build_app
+
+    class Commands:
+        @hepadv.hookimpl
+        def register_commands(self, app):  # type: ignore[no-untyped-def]
+            app.command("hello")(lambda: None)
+
+    class Broken:
+        @hepadv.hookimpl
+        def register_commands(self, app):  # type: ignore[no-untyped-def]
+            raise RuntimeError("no typer here")
+
+    register_plugin(Commands(), "commands-plugin")
+    register_plugin(Broken(), "broken-commands")
+    app = build_app()  # the broken hook does not stop the CLI
+    assert "hello" in [c.name for c in app.registered_commands]
+    infos = {i.name: i for i in plugin_infos()}
+    assert infos["commands-plugin"].components == {"command": ["hello"]}
+    assert infos["broken-commands"].error == "register_commands raised RuntimeError: no typer here"
+    import typer.main
+
+    every_command = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert {"plugins", "cards", "train", "evaluate"} <= every_command
+    assert set(infos["hepadv.commands"].components["command"]) == every_command - {"hello"}

@@ -96,5 +96,5 @@ class DatasetAttack(Component):
 
 
 def attack_kind(cls: type) -> str:
-    """``"dataset"`` or ``"event"`` for any registered attack class (per-event ones predate ``kind``)."""
-    return getattr(cls, "kind", "event")
+    """``"dataset"`` or ``"per-event"`` for any registered attack class (third-party ones may lack ``kind``)."""
+    return getattr(cls, "kind", "per-event")

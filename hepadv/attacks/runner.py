@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hepadv.attacks.dataset_level import attack_kind
 from hepadv.cards.schema import RunCard
 from hepadv.errors import CardError, CheckpointError, DataError, HepadvError
 from hepadv.io import atomic_path, write_json
@@ -73,8 +74,6 @@ def attack_model(attack: Any, loaded: TrainedModel, x: torch.Tensor, y: torch.Te
     """Run ``attack`` on one model and compute its figures of merit from the final sets."""
     from hepadv.attacks.conservattack.figures import figures_of_merit
     from hepadv.attacks.conservattack.targets import FooledCriterion, discriminators_for
-    from hepadv.attacks.dataset_level import attack_kind
-
     spec, model = loaded.spec, loaded.model
     t0 = time.perf_counter()
     history: list[dict[str, Any]] = []
@@ -150,7 +149,7 @@ def run_attack(target: Path, plugin: str, params: dict[str, Any], *, variant: st
     n = len(part) if max_events is None else min(max_events, len(part))
     if n == 0:
         raise DataError(f"{run_dir}: the {split} split is empty; nothing to attack")
-    if n < 2 and getattr(cls, "kind", "event") == "dataset":
+    if n < 2 and attack_kind(cls) == "dataset":
         raise DataError(f"{run_dir}: {split} split has {n} event; a dataset-level attack needs at least 2")
     x = torch.as_tensor(part.x[:n]).to(dev)
     y = torch.as_tensor(part.y[:n]).to(dev)

@@ -18,20 +18,12 @@ def register(app: typer.Typer) -> None:
 @cards_app.command("validate")
 def validate(files: list[Path] = typer.Argument(..., help="Card files to check."),
              set_: list[str] = SetOption) -> None:
-    """Validate run cards and attack cards (schema and each component's params); exit 1 at the first bad one."""
-    from hepadv.cards import load_card
-    from hepadv.cards.attack_card import is_attack_card, load_attack_card
+    """Validate cards of every kind (run, attack, Data/MC, defence); exit 1 at the first bad one."""
+    from hepadv.cards.kinds import describe_card
     from hepadv.cli.console import console
 
     for path in files:
-        if is_attack_card(path):
-            attack = load_attack_card(path, set_ or [])
-            console.print(f"[green]ok[/green] {path} (attack card: {attack.attack.name})", highlight=False)
-            continue
-        card = load_card(path, set_ or [])
-        variants = ", ".join(v.name for v in card.variants)
-        console.print(f"[green]ok[/green] {path} ({card.dataset.name}, {card.model.name}; variants: {variants})",
-                      highlight=False)
+        console.print(f"[green]ok[/green] {path} ({describe_card(path, set_ or [])})", highlight=False)
 
 
 @cards_app.command("show")

@@ -1,15 +1,27 @@
-"""``hepadv plugins``: which plugins loaded, their versions and the components each registers."""
+"""``hepadv plugins [list|new]``: which plugins loaded and what they register; scaffold a new plugin."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+plugins_app = typer.Typer(help="List plugins (the default) or write a new plugin package.")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plugins")(plugins_command)
+    app.add_typer(plugins_app, name="plugins")
 
 
-def plugins_command() -> None:
+@plugins_app.callback(invoke_without_command=True)
+def _plugins_root(ctx: typer.Context) -> None:
+    """List plugins, their versions and the components they register (``hepadv plugins list``)."""
+    if ctx.invoked_subcommand is None:
+        list_command()
+
+
+@plugins_app.command("list")
+def list_command() -> None:
     """List plugins, their versions and the components they register."""
     from rich.table import Table
 
@@ -34,3 +46,27 @@ def plugins_command() -> None:
     console.print(table)
     if failed:
         console.print(f"[yellow]{failed} plugin(s) failed to load; other commands still work.[/yellow]")
+
+
+def _kinds() -> str:
+    from hepadv.scaffold.templates import KINDS
+
+    return "|".join(KINDS)
+
+
+@plugins_app.command("new")
+def new_command(
+    name: str = typer.Argument(..., help="Plugin name, e.g. 'flip' (package hepadv-flip, component 'flip')."),
+    kind: str = typer.Option(..., "--kind", "-k", help=f"Component kind: {_kinds()}."),
+    label_free: bool = typer.Option(False, "--label-free", help="Attack kind: a label-free random distortion "
+                                                                "instead of a gradient attack."),
+    directory: Path = typer.Option(Path("."), "--directory", "-d", help="Where to create the package folder."),
+) -> None:
+    """Write a ready-to-install plugin package: pyproject with the entry point, hook, component, test, README."""
+    from hepadv.cli.console import console
+    from hepadv.scaffold import new_plugin
+
+    target = new_plugin(name, kind, directory, label_free=label_free)
+    console.print(f"[green]created[/green] {target}", highlight=False, soft_wrap=True)
+    console.print(f"next: pip install -e {target} && hepadv plugins && (cd {target} && pytest)", highlight=False,
+                  soft_wrap=True)

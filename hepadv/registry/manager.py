@@ -194,5 +194,27 @@ def plugin_infos() -> list[PluginInfo]:
 
 
 def add_commands(app: Any) -> None:
-    """Let every plugin add its CLI commands to ``app``."""
-    _get_state().pm.hook.register_commands(app=app)
+    """Let every plugin add its CLI commands to ``app``; ``hepadv plugins`` then lists them per plugin.
+
+    A third-party hook that raises is reported like a plugin that fails to import; the other commands stay.
+    """
+    state = _get_state()
+    for impl in reversed(state.pm.hook.register_commands.get_hookimpls()):  # registration order
+        info = state.infos[impl.plugin_name]
+        before = _command_names(app)
+        try:
+            impl.function(app=app)
+        except Exception as exc:
+            if info.source == "built-in":
+                raise
+            info.error = f"register_commands raised {type(exc).__name__}: {exc}"
+            continue
+        added = [n for n in _command_names(app) if n not in before]
+        if added:
+            info.components["command"] = added
+
+
+def _command_names(app: Any) -> list[str]:
+    """Names of the commands and sub-apps added to a Typer app so far."""
+    names = [c.name or getattr(c.callback, "__name__", "?").replace("_", "-") for c in app.registered_commands]
+    return names + [g.name or "?" for g in app.registered_groups]
