@@ -10,7 +10,8 @@ from hepadv.cards import apply_overrides, load_card
 from hepadv.errors import CardError
 
 REPO = Path(__file__).resolve().parents[1]
-CARDS = sorted((REPO / "cards").glob("*.yaml"))
+CARDS = sorted(c for c in (REPO / "cards").glob("*.yaml") if not c.name.startswith("datamc_"))
+DATAMC_CARDS = sorted((REPO / "cards").glob("datamc_*.yaml"))
 
 
 def write(tmp_path: Path, text: str, name: str = "card.yaml") -> Path:
@@ -25,6 +26,20 @@ def test_every_shipped_card_validates(card: Path) -> None:
     assert loaded.variants
     for _kind, _where, spec in loaded.component_specs():
         assert spec.validated_params is not None
+
+
+@pytest.mark.parametrize("card", DATAMC_CARDS, ids=[c.name for c in DATAMC_CARDS])
+def test_every_shipped_datamc_card_validates(card: Path) -> None:
+    from hepadv.datamc.card import load_datamc_card
+
+    loaded = load_datamc_card(card)
+    assert loaded.selection.validated_params is not None and loaded.taggers
+    assert card.name == f"datamc_{loaded.selection.name}.yaml" or loaded.data is not None
+
+
+def test_shipped_datamc_cards_exist() -> None:
+    assert {"datamc_dy.yaml", "datamc_wc.yaml", "datamc_ttsemilep.yaml", "datamc_real_dy.yaml"} <= {
+        c.name for c in DATAMC_CARDS}
 
 
 def test_shipped_cards_exist() -> None:
