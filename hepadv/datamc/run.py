@@ -218,22 +218,27 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
     proc = DataMCProcessor(selection, taggers, {"data": "data", "mc": "mc"}, distortions, seed=card.seed,
                            torch_threads=1)  # one thread per worker: no oversubscription, comparable per-worker rates
     fileset = {s: {"files": {str(p): inputs.tree[s] for p in ps}} for s, ps in inputs.files.items()}
+    from hepadv.datamc.chunks import open_store, run_chunks
+
+    out = output_dir(card, selection.name, run_dir)
+    store = open_store(out, proc)  # completed chunks persist here: an interrupted run resumes (hepadv.datamc.chunks)
     t0 = time.perf_counter()
     with executor.run(status=progress) as coffea_executor:
         runner = processor.Runner(executor=coffea_executor, schema=NanoAODSchema, chunksize=card.chunksize,
-                                  maxchunks=card.max_chunks, skipbadfiles=False)
+                                  maxchunks=card.max_chunks, skipbadfiles=False, checkpointer=store)
         try:
-            output = runner(fileset, proc, treename="Events")
+            output, chunk_stats = run_chunks(runner, fileset, proc, store, say)
         except HepadvError:
             raise
         except Exception as exc:
-            raise DataError(f"Data/MC processing failed: {type(exc).__name__}: {_one_line(exc)}") from exc
+            raise DataError(f"Data/MC processing failed: {type(exc).__name__}: {_one_line(exc)} "
+                            f"(completed chunks are kept in {store.root}; run again to finish)") from exc
     wall = time.perf_counter() - t0
     from hepadv.datamc.report import build_results, write_report
 
     results = build_results(output, card, selection, taggers, distortions, inputs, wall)
+    results["chunks"] = chunk_stats.to_dict()
     if write:
-        out = output_dir(card, selection.name, run_dir)
         write_report(results, output, out, card)
         results["output"] = str(out)
     return results
