@@ -133,6 +133,9 @@ class JobQueueExecutor(Executor):
 
         p: Any = self.params
         self.check_site()
+        for name in ("distributed", "dask_jobqueue"):  # their INFO lines would drown the progress output
+            if logging.getLogger(name).level == logging.NOTSET:
+                logging.getLogger(name).setLevel(logging.WARNING)
         cluster = self.make_cluster()
         client = None
         watchdog: Watchdog | None = None
@@ -241,7 +244,7 @@ class Watchdog(threading.Thread):
                 return
             for lost in sorted(seen - workers):
                 log.warning(f"worker {lost} was lost mid-run; dask re-runs its chunks on the others")
-            seen |= workers
+            seen = workers
             if workers:
                 empty_since = None
                 continue
