@@ -92,6 +92,10 @@ def print_summary(results: dict[str, Any]) -> None:
     for cut in cuts:
         flow.add_row(cut, *(f"{results['cutflow'][s].get(cut, 0):,}" for s in samples))
     console.print(flow)
+    if "data" not in results["cutflow"]:
+        console.print("MC only: no Data/MC distances", highlight=False)
+        _print_rate(results)
+        return
     table = Table(title="KL(data || MC) per tagger output (JS distances in results.json)")
     table.add_column("tagger", no_wrap=True)
     table.add_column("MC", no_wrap=True)
@@ -111,6 +115,12 @@ def print_summary(results: dict[str, Any]) -> None:
                 cells.append("-" if not d or d["kl"] is None else f"{d['kl']:.4f}")
             table.add_row(tagger, variation, *cells)
     console.print(table, width=max(console.width, 24 + 9 * len(outputs) + 3 * (len(outputs) + 2)), crop=False)
+    _print_rate(results)
+
+
+def _print_rate(results: dict[str, Any]) -> None:
+    from hepadv.cli.console import console
+
     rate = results.get("events_per_s")
     console.print(f"{sum(results['n_events'].values()):,} events in {results['wall_s']:.1f} s"
                   + (f" ({rate:,.0f} events/s, {results['executor']})" if rate else ""), highlight=False)

@@ -69,6 +69,7 @@ class DataMCCard(Section):
     skip_bad_files: bool = False
     output: CardPath | None = None
     plots: bool = True
+    root: bool = Field(True, description="also write the histograms as TH1s to hists.root")
 
     @model_validator(mode="after")
     def _samples(self) -> DataMCCard:

@@ -122,7 +122,8 @@ def write_report(results: dict[str, Any], output: dict[str, Any], out: Path, car
     hist_objects = {"hists": output.get("hists", {}), "controls": output.get("controls", {})}
     with atomic_path(out / "hists.pkl", suffix=".pkl") as tmp:
         tmp.write_bytes(pickle.dumps(hist_objects, protocol=pickle.HIGHEST_PROTOCOL))
-    write_root(hist_objects, out / "hists.root")
+    if card.root:
+        write_root(hist_objects, out / "hists.root")
     if card.plots:
         from hepadv.plotting.datamc import plot_report
 

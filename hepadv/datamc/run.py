@@ -28,6 +28,7 @@ class Inputs:
     tree: dict[str, str]
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    keys: dict[str, set[str]] = field(default_factory=dict)  # branches common to all files of a sample
     origin: str = "files"
 
 
@@ -132,13 +133,14 @@ def check_inputs(files: dict[str, list[Path]], trees: dict[str, str], selection:
         good: list[Path] = []
         for path in paths:
             try:
-                notes = _check_file(Path(path), trees[sample], sample, selection, taggers, open_tree)
+                notes, keys = _check_file(Path(path), trees[sample], sample, selection, taggers, open_tree)
             except DataError as exc:
                 if not skip_bad_files:
                     raise
                 result.skipped.append(str(exc))
                 continue
             result.notes += notes
+            result.keys[sample] = keys if sample not in result.keys else result.keys[sample] & keys
             good.append(Path(path))
         if not good:
             raise DataError(f"no usable {sample} file left after skipping bad files: "
@@ -148,7 +150,7 @@ def check_inputs(files: dict[str, list[Path]], trees: dict[str, str], selection:
 
 
 def _check_file(path: Path, tree_name: str, sample: str, selection: Any, taggers: list[Any], open_tree: Any,
-                ) -> list[str]:
+                ) -> tuple[list[str], set[str]]:
     f, tree = open_tree(path, tree_name)
     with f:
         if tree.num_entries == 0:
@@ -174,7 +176,7 @@ def _check_file(path: Path, tree_name: str, sample: str, selection: Any, taggers
             if b not in keys:
                 raise DataError(f"{path}: tagger {tagger.key!r} needs branch {b!r}, which the file lacks "
                                 "(the DeepCSV inputs are in PFNano, not in standard NanoAOD)")
-    return notes
+    return notes, keys
 
 
 def output_dir(card: DataMCCard, selection_name: str, run_dir: Path | None) -> Path:
@@ -217,11 +219,17 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
     executor = get_executor(card.executor.name)(card.executor._validated or card.executor.params)
     proc = DataMCProcessor(selection, taggers, {"data": "data", "mc": "mc"}, distortions, seed=card.seed,
                            torch_threads=1)  # one thread per worker: no oversubscription, comparable per-worker rates
-    fileset = {s: {"files": {str(p): inputs.tree[s] for p in ps}} for s, ps in inputs.files.items()}
+    # every needed branch is read in one bulk uproot call per chunk (coffea "preload"), not branch by branch
+    fileset = {s: {"files": {str(p): inputs.tree[s] for p in ps},
+                   "preload": proc.branches(inputs.keys[s], s == "mc")} for s, ps in inputs.files.items()}
+    import tempfile
+
     from hepadv.datamc.chunks import open_store, run_chunks
 
     out = output_dir(card, selection.name, run_dir)
-    store = open_store(out, proc)  # completed chunks persist here: an interrupted run resumes (hepadv.datamc.chunks)
+    scratch = None if write else tempfile.TemporaryDirectory(prefix="hepadv-chunks-")  # write=False: leave no files
+    # completed chunks persist here, so an interrupted run resumes (hepadv.datamc.chunks)
+    store = open_store(out if scratch is None else Path(scratch.name), proc)
     t0 = time.perf_counter()
     with executor.run(status=progress) as coffea_executor:
         runner = processor.Runner(executor=coffea_executor, schema=NanoAODSchema, chunksize=card.chunksize,
@@ -233,6 +241,9 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
         except Exception as exc:
             raise DataError(f"Data/MC processing failed: {type(exc).__name__}: {_one_line(exc)} "
                             f"(completed chunks are kept in {store.root}; run again to finish)") from exc
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
     wall = time.perf_counter() - t0
     from hepadv.datamc.report import build_results, write_report
 

@@ -85,19 +85,19 @@ class ModelTagger:
             _LOADED[cache_key] = self.portable.load("cpu")
         return _LOADED[cache_key]
 
-    def raw_inputs(self, jets: Any) -> np.ndarray:
-        """(n_jets, n_features) float32 in spec order, straight from the branches (placeholders kept)."""
-        import awkward as ak
+    def raw_inputs(self, column: Any) -> np.ndarray:
+        """(n_jets, n_features) float32 in spec order, straight from the branches (placeholders kept).
 
-        fields = set(jets.fields)
+        ``column(field)`` returns one Jet field for the histogrammed jets (None when the file lacks it).
+        """
         cols = []
         for name in self.spec_names:
-            f = jet_branch(name)
-            if f not in fields:
-                raise DataError(f"tagger {self.key!r} needs branch 'Jet_{f}', which the file lacks "
+            values = column(jet_branch(name))
+            if values is None:
+                raise DataError(f"tagger {self.key!r} needs branch 'Jet_{jet_branch(name)}', which the file lacks "
                                 "(the DeepCSV inputs are in PFNano, not in standard NanoAOD)")
-            cols.append(ak.to_numpy(ak.flatten(jets[f], axis=None)).astype(np.float32))
-        return np.column_stack(cols) if cols else np.zeros((0, 0), np.float32)
+            cols.append(np.asarray(values, dtype=np.float32))
+        return np.column_stack(cols)
 
     def evaluate(self, raw: np.ndarray, labels: np.ndarray | None, distortions: list[tuple[str, Any]],
                  stream_of: Any) -> dict[str, dict[str, np.ndarray]]:
@@ -169,21 +169,22 @@ class StoredTagger:
         p = STORED_PRESETS[self.preset]
         return [p["b"]]
 
-    def evaluate_jets(self, jets: Any) -> dict[str, dict[str, np.ndarray]]:
-        import awkward as ak
-
+    def evaluate_jets(self, column: Any) -> dict[str, dict[str, np.ndarray]]:
         p = STORED_PRESETS[self.preset]
-        fields = set(jets.fields)
 
-        def col(branch: str) -> np.ndarray:
-            return ak.to_numpy(ak.flatten(jets[jet_branch(branch)], axis=None)).astype(np.float64)
+        def col(branch: str) -> np.ndarray | None:
+            values = column(jet_branch(branch))
+            return None if values is None else np.asarray(values, dtype=np.float64)
 
         b = col(p["b"])
-        if jet_branch(p["c"]) in fields:
-            c = col(p["c"])
-        else:  # CvsL = C / (1 - B - C)  =>  C = CvsL (1 - B) / (1 + CvsL)
-            cvl = col(p["cvl"])
-            c = np.where(cvl >= 0, cvl * (1 - b) / (1 + cvl), np.nan)
+        c = col(p["c"])
+        if b is None:
+            raise DataError(f"tagger {self.key!r} needs branch {p['b']!r}, which the file lacks")
+        if c is None:  # DeepJet CvsL = C / (C + UDS + G) = C / (1 - B)  =>  C = CvsL (1 - B)
+            cvl = col(p["cvl"]) if "cvl" in p else None
+            if cvl is None:
+                raise DataError(f"tagger {self.key!r} needs branch {p['c']!r}, which the file lacks")
+            c = np.where(cvl >= 0, cvl * (1 - b), np.nan)
         valid = (b >= 0) & (c >= 0) & (b + c <= 1 + 1e-6)
         b = np.where(valid, b, np.nan)
         c = np.where(valid, c, np.nan)
@@ -200,11 +201,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, np.clip(num / den, 0, 1), np.nan)
 
 
-def truth_labels(jets: Any) -> tuple[np.ndarray, bool]:
+def truth_labels(column: Any) -> tuple[np.ndarray, bool]:
     """DeepCSV class per jet from Jet_hadronFlavour (+ Jet_nBHadrons); False when bb cannot be told from b."""
-    import awkward as ak
-
-    hf = ak.to_numpy(ak.flatten(jets.hadronFlavour, axis=None))
-    has_nb = "nBHadrons" in jets.fields
-    nb = ak.to_numpy(ak.flatten(jets.nBHadrons, axis=None)) if has_nb else np.ones_like(hf)
-    return flavour_labels(hf, nb), has_nb
+    hf = np.asarray(column("hadronFlavour"))
+    nb = column("nBHadrons")
+    return flavour_labels(hf, np.ones_like(hf) if nb is None else np.asarray(nb)), nb is not None
