@@ -89,9 +89,11 @@ class ChunkStats:
     reused: int
     processed: int
     store: str
+    bad_files: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "reused": self.reused, "processed": self.processed, "store": self.store}
+        return {"total": self.total, "reused": self.reused, "processed": self.processed, "store": self.store,
+                "bad_files": self.bad_files}
 
 
 def open_store(out_dir: Path, processor: Any) -> ChunkStore:
@@ -108,8 +110,13 @@ def open_store(out_dir: Path, processor: Any) -> ChunkStore:
 
 
 def run_chunks(runner: Any, fileset: dict[str, Any], processor: Any, store: ChunkStore,
-               say: Any = log.info) -> tuple[Any, ChunkStats]:
-    """Run the chunks missing from ``store``, then merge all of them in a fixed order."""
+               say: Any = log.info, skip_bad_files: bool = False) -> tuple[Any, ChunkStats]:
+    """Run the chunks missing from ``store``, then merge all of them in a fixed order.
+
+    A file that fails while its chunks are read (corrupt baskets pass the up-front checks) stops the run
+    with its name; with ``skip_bad_files`` it is reported with the reason, its chunks are dropped and the
+    other missing chunks run again (finished ones are in the store and are not redone).
+    """
     from coffea.processor import accumulate
 
     chunks = sorted(runner.preprocess(fileset, treename="Events"),
@@ -119,8 +126,25 @@ def run_chunks(runner: Any, fileset: dict[str, Any], processor: Any, store: Chun
     if reused:
         say(f"resuming: {reused} of {len(chunks)} chunks already done in {store.root}; "
             f"running the other {len(missing)}")
-    if missing:
-        runner(missing, processor, treename="Events")
+    bad: dict[str, str] = {}
+    while missing:
+        try:
+            runner(missing, processor, treename="Events")
+            break
+        except Exception as exc:
+            name = failed_file(exc, {c.filename for c in missing})
+            if name is None:
+                raise
+            reason = f"{name}: unreadable while processing ({_reason(exc)})"
+            if not skip_bad_files:
+                raise DataError(f"{reason}; completed chunks are kept in {store.root} (--skip-bad-files skips it)"
+                                ) from exc
+            bad[name] = reason
+            say(f"skipped bad file: {reason}")
+            missing = [c for c in missing if c.filename not in bad and not store.item_path(c).is_file()]
+    chunks = [c for c in chunks if c.filename not in bad]
+    if not {c.dataset for c in chunks} >= {"data", "mc"} & set(fileset):
+        raise DataError("no usable file left in a sample after skipping bad files: " + "; ".join(bad.values()))
     outputs = []
     for c in chunks:
         path = store.item_path(c)
@@ -131,4 +155,32 @@ def run_chunks(runner: Any, fileset: dict[str, Any], processor: Any, store: Chun
                             "after the run; run again to redo it") from None
     merged = accumulate(outputs)
     post = processor.postprocess(merged)
-    return (merged if post is None else post), ChunkStats(len(chunks), reused, len(missing), store.root)
+    stats = ChunkStats(len(chunks), reused, len(chunks) - reused, store.root, list(bad.values()))
+    return (merged if post is None else post), stats
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and node not in out:
+        out.append(node)
+        node = node.__cause__ or node.__context__
+    return out
+
+
+def failed_file(exc: BaseException, filenames: set[str]) -> str | None:
+    """The input file an exception from coffea names (its messages carry the WorkItem), if any."""
+    for link in _chain(exc):
+        text = str(link)
+        for name in sorted(filenames, key=len, reverse=True):
+            if f"'{name}'" in text or f'"{name}"' in text:
+                return name
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause in one line (e.g. the zlib error), not coffea's wrapper text."""
+    from hepadv.data.pfnano import one_line
+
+    root = _chain(exc)[-1]
+    return f"{type(root).__name__}: {one_line(root)}"[:300]

@@ -235,7 +235,7 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
         runner = processor.Runner(executor=coffea_executor, schema=NanoAODSchema, chunksize=card.chunksize,
                                   maxchunks=card.max_chunks, skipbadfiles=False, checkpointer=store)
         try:
-            output, chunk_stats = run_chunks(runner, fileset, proc, store, say)
+            output, chunk_stats = run_chunks(runner, fileset, proc, store, say, card.skip_bad_files)
         except HepadvError:
             raise
         except Exception as exc:
@@ -247,6 +247,9 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
     wall = time.perf_counter() - t0
     from hepadv.datamc.report import build_results, write_report
 
+    inputs.skipped += chunk_stats.bad_files  # files that failed while their chunks were read
+    for sample, paths in inputs.files.items():
+        inputs.files[sample] = [p for p in paths if not any(b.startswith(f"{p}:") for b in chunk_stats.bad_files)]
     results = build_results(output, card, selection, taggers, distortions, inputs, wall)
     results["chunks"] = chunk_stats.to_dict()
     if write:
