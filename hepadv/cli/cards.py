@@ -18,33 +18,12 @@ def register(app: typer.Typer) -> None:
 @cards_app.command("validate")
 def validate(files: list[Path] = typer.Argument(..., help="Card files to check."),
              set_: list[str] = SetOption) -> None:
-    """Validate cards (schema and each component's params); exit 1 at the first bad one."""
-    from hepadv.cards import load_card
+    """Validate cards of every kind (run, attack, Data/MC, defence); exit 1 at the first bad one."""
+    from hepadv.cards.kinds import describe_card
     from hepadv.cli.console import console
 
     for path in files:
-        if is_datamc_card(path):
-            from hepadv.datamc.card import load_datamc_card
-
-            dm = load_datamc_card(path, set_ or [])
-            console.print(f"[green]ok[/green] {path} (Data/MC: selection {dm.selection.name}, "
-                          f"{len(dm.taggers)} tagger(s))", highlight=False)
-            continue
-        card = load_card(path, set_ or [])
-        variants = ", ".join(v.name for v in card.variants)
-        console.print(f"[green]ok[/green] {path} ({card.dataset.name}, {card.model.name}; variants: {variants})",
-                      highlight=False)
-
-
-def is_datamc_card(path: Path) -> bool:
-    """Data/MC cards have a ``selection`` or ``taggers`` section, which run cards never have."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return False  # let the run-card loader report the problem
-    return isinstance(data, dict) and bool({"selection", "taggers"} & set(data))
+        console.print(f"[green]ok[/green] {path} ({describe_card(path, set_ or [])})", highlight=False)
 
 
 @cards_app.command("show")

@@ -36,14 +36,13 @@ def datamc_command(
     from hepadv.datamc.run import run_datamc
     from hepadv.errors import CardError
 
-    if card_file is None and selection is not None and Path(f"cards/datamc_{selection}.yaml").is_file():
-        card_file = Path(f"cards/datamc_{selection}.yaml")
+    if card_file is None and Path(f"cards/datamc_{selection or 'dy'}.yaml").is_file():
+        card_file = Path(f"cards/datamc_{selection or 'dy'}.yaml")
     overrides = list(set_ or [])
     if selection is not None:
         from hepadv import get_selection
 
         get_selection(selection)  # unknown names: one line listing the known selections
-        overrides.append(f"selection={{name: {selection}}}")
     if scheduler is not None and (executor or "dask") != "dask":
         raise CardError("--scheduler needs --executor dask")
     if executor is not None or scheduler is not None or workers is not None:
@@ -59,7 +58,7 @@ def datamc_command(
         if value is not None:
             overrides.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
     card = load_datamc_card(card_file, overrides)
-    if selection is not None and card.selection.name != selection:
+    if selection is not None and card.selection.name != selection:  # another selection: its default cuts
         card = load_datamc_card(card_file, [*overrides, f"selection={{name: {selection}}}"])
 
     def say(text: str) -> None:
@@ -97,13 +96,14 @@ def print_summary(results: dict[str, Any]) -> None:
         _print_rate(results)
         return
     table = Table(title="KL(data || MC) per tagger output (JS distances in results.json)")
-    table.add_column("tagger", no_wrap=True)
-    table.add_column("MC", no_wrap=True)
+    shown = {t: v for t, v in results["divergences"].items() if "@e" not in t}
+    table.add_column("tagger", no_wrap=True, min_width=max([6, *(len(t) for t in shown)]))
+    table.add_column("MC", no_wrap=True, min_width=max([3, *(len(v) for v in results["variations"])]))
     outputs: list[str] = []
     for per_output in results["divergences"].values():
         outputs += [o for o in per_output if o not in outputs]
     for o in outputs:
-        table.add_column(o, justify="right", no_wrap=True)
+        table.add_column(o, justify="right", no_wrap=True, min_width=max(6, len(o)))
     for tagger, per_output in results["divergences"].items():
         if "@e" in tagger:  # per-epoch numbers are in results.json and the KL-vs-epoch plot
             continue
@@ -114,7 +114,8 @@ def print_summary(results: dict[str, Any]) -> None:
                 d = per_output.get(o, {}).get(variation)
                 cells.append("-" if not d or d["kl"] is None else f"{d['kl']:.4f}")
             table.add_row(tagger, variation, *cells)
-    console.print(table, width=max(console.width, 24 + 9 * len(outputs) + 3 * (len(outputs) + 2)), crop=False)
+    needed = sum(c.min_width or 0 for c in table.columns) + 3 * len(table.columns) + 1
+    console.print(table, width=max(console.width, needed), crop=False)  # numbers are never cut
     _print_rate(results)
 
 
