@@ -53,6 +53,19 @@ def test_submit_section_is_strict(tmp_path: Path) -> None:
         load_card(path)
 
 
+def test_a_changed_submit_block_still_resumes(tmp_path: Path) -> None:
+    """More walltime or another partition after a job ran out must not block ``--resume``."""
+    from hepadv.cards.load import resolved_card
+    from hepadv.training.loop import card_hash
+    from hepadv.training.record import check_resume
+
+    before = validate_card(TINY)
+    after = validate_card({**TINY, "submit": {"time": "48:00:00", "partition": "long"}})
+    old = {k: v for k, v in resolved_card(before).items() if k != "submit"}  # a run from before submit: existed
+    assert check_resume(old, resolved_card(after), tmp_path) == {}
+    assert card_hash(before) == card_hash(after)
+
+
 def test_htcondor_writes_a_description_only(tmp_path: Path) -> None:
     card = tmp_path / "card.yaml"
     card.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path / "run")}))
