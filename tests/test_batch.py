@@ -219,7 +219,7 @@ def test_ctrl_c_cancels_the_jobs(slurm: None, tmp_path: Path, tiny_run: Path) ->
     proc.send_signal(signal.SIGINT)
     text, _ = proc.communicate(timeout=120)
     print("".join(lines) + text)
-    assert proc.returncode != 0 and f"SLURM jobs cancelled: {', '.join(ids)}" in text
+    assert proc.returncode == 130 and "interrupted" in text and f"SLURM jobs cancelled: {', '.join(ids)}" in text
     assert not subprocess.run(["squeue", "-h", "-j", ",".join(ids)], capture_output=True, text=True).stdout.strip()
 
 

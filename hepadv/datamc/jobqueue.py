@@ -133,9 +133,9 @@ class JobQueueExecutor(Executor):
 
         p: Any = self.params
         self.check_site()
-        for name in ("distributed", "dask_jobqueue"):  # their INFO lines would drown the progress output
-            if logging.getLogger(name).level == logging.NOTSET:
-                logging.getLogger(name).setLevel(logging.WARNING)
+        with _keep_sigint():
+            import dask_jobqueue  # noqa: F401  (its import replaces the SIGINT handler)
+        _quiet_dask_logs()
         cluster = self.make_cluster()
         client = None
         watchdog: Watchdog | None = None
@@ -193,6 +193,17 @@ class JobQueueExecutor(Executor):
         states = self.job_states(_job_ids(cluster))
         raise BatchError(f"no dask worker started within {timeout:g} s ({_describe(states) or 'no jobs'}); "
                          "raise executor.params.start_timeout or check the queue")
+
+
+def _quiet_dask_logs() -> None:
+    """distributed sets its loggers to INFO; their lines would drown the progress output (``-v`` keeps them)."""
+    if logging.getLogger().level <= logging.DEBUG:
+        return
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("distributed", "dask_jobqueue"):
+            logger = logging.getLogger(name)
+            if logger.level < logging.WARNING:
+                logger.setLevel(logging.WARNING)
 
 
 ENDED = {"CANCELLED", "COMPLETED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL",
@@ -286,7 +297,8 @@ class SlurmExecutor(JobQueueExecutor):
         return kwargs
 
     def make_cluster(self) -> Any:
-        from dask_jobqueue import SLURMCluster
+        with _keep_sigint():
+            from dask_jobqueue import SLURMCluster
 
         return SLURMCluster(**self.cluster_kwargs())
 
@@ -324,7 +336,8 @@ class HTCondorExecutor(JobQueueExecutor):
         return kwargs
 
     def make_cluster(self) -> Any:
-        from dask_jobqueue import HTCondorCluster
+        with _keep_sigint():
+            from dask_jobqueue import HTCondorCluster
 
         return HTCondorCluster(**self.cluster_kwargs())
 
@@ -340,6 +353,21 @@ class HTCondorExecutor(JobQueueExecutor):
             if len(parts) == 3:
                 states[f"{parts[0]}.{parts[1]}"] = codes.get(parts[2], "UNKNOWN")
         return states
+
+
+@contextmanager
+def _keep_sigint() -> Iterator[None]:
+    """Importing dask_jobqueue sets SIGINT to ``sys.exit()`` (exit code 0, no message): keep Ctrl-C a
+    KeyboardInterrupt, so the CLI says "interrupted" and exits 130 after the jobs are cancelled."""
+    import signal
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _seconds(walltime: str) -> int:
