@@ -383,11 +383,11 @@ def _seconds(walltime: str) -> int:
 
 
 def slurm_job_states(ids: list[str]) -> dict[str, str]:
-    """SLURM state per job id; jobs squeue no longer lists are "GONE"."""
+    """SLURM state per job id; jobs squeue no longer lists (purged after MinJobAge) are "GONE"."""
     if not ids:
         return {}
-    out = subprocess.run(["squeue", "-h", "-j", ",".join(ids), "-o", "%i %T"], capture_output=True, text=True,
-                         check=False, timeout=30).stdout
+    out = subprocess.run(["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", "%i %T"], capture_output=True,
+                         text=True, check=False, timeout=30).stdout  # -t all: CANCELLED, FAILED, ... too
     states = {i: "GONE" for i in ids}
     for line in out.splitlines():
         parts = line.split()
