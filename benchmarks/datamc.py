@@ -1,7 +1,11 @@
 """Data/MC throughput: events/s per worker for ``dy`` with tagger inference on toynano, against a pure uproot
 read of the same branches in the same run, the 1 -> 2 worker speed-up, and where the time goes.
 
-    python benchmarks/datamc.py [--events 200000] [--chunksize 50000] [--repeats 2]
+    python benchmarks/datamc.py [--events 200000] [--chunksize 50000] [--repeats 2] [--no-slurm]
+
+With a running SLURM (scripts/slurm.sh start) it also runs the ``slurm`` executor with 1 and 2 worker jobs
+next to local ``futures`` with 1 and 2 processes, and splits each run into start-up (submission to the first
+finished chunk: job scheduling, worker start, imports, model unpickling) and the steady-state rate after it.
 
 The tagger is the thesis' DeepCSV MLP (5 x 100, untrained weights: inference costs the same) with a spec
 prepared from toyjets. Prints tables; asserts nothing (the machine may be shared: read the load average).
@@ -74,11 +78,71 @@ def processor_run(files: dict[str, list[str]], tagger: object, executor: str, wo
     return wall, timing, sum(out["n_events"].values())
 
 
+def timed_run(files: dict[str, list[str]], tagger: object, executor: str, params: dict[str, object],
+              chunksize: int) -> dict[str, float]:
+    """One run through ``executor``: seconds to the first finished chunk, steady events/s after it, total."""
+    import tempfile
+    from pathlib import Path
+
+    import uproot
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
+
+    from hepadv import get_executor, get_selection
+    from hepadv.datamc.chunks import ChunkStore
+    from hepadv.datamc.processor import DataMCProcessor
+
+    proc = DataMCProcessor(get_selection("dy")({}), [tagger], {"data": "data", "mc": "mc"}, [], seed=1,
+                           torch_threads=1)
+    keys = {s: set(uproot.open(ps[0])["Events"].keys()) for s, ps in files.items()}
+    fileset = {s: {"files": {p: "Events" for p in ps}, "preload": proc.branches(keys[s], s == "mc")}
+               for s, ps in files.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ChunkStore(tmp)  # workers stamp each finished chunk (file mtime): per-chunk completion times
+        t0 = time.time()
+        with get_executor(executor)(params).run(status=False) as ex:
+            runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize, checkpointer=store)
+            out = runner(fileset, proc, treename="Events")
+        done = sorted(p.stat().st_mtime for p in Path(tmp).rglob("*.pkl"))
+    n = sum(out["n_events"].values())
+    steady = n * (len(done) - 1) / len(done) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
+    return {"startup": done[0] - t0, "steady": steady, "total": done[-1] - t0, "events": n, "chunks": len(done)}
+
+
+def slurm_available() -> bool:
+    import subprocess
+
+    try:
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(line.strip().startswith(("idle", "mix")) for line in out.splitlines())
+
+
+def batch_table(files: dict[str, list[str]], tagger: object, chunksize: int) -> None:
+    """Local futures and SLURM jobs side by side, start-up separate from the steady-state rate."""
+    runs = [("futures", 1, {"workers": 1}), ("futures", 2, {"workers": 2})]
+    if slurm_available():
+        slurm = {"scheduler_host": "127.0.0.1", "memory": "2GB", "cores": 1}
+        runs += [("slurm", 1, {**slurm, "workers": 1}), ("slurm", 2, {**slurm, "workers": 2})]
+    else:
+        print("\n(no SLURM running: scripts/slurm.sh start as root adds the slurm rows)")
+    print("\n| executor | workers | chunks | start-up to first chunk (s) | steady events/s | total s | "
+          "events/s incl. start-up |\n|---|---:|---:|---:|---:|---:|---:|")
+    for name, workers, params in runs:
+        r = timed_run(files, tagger, name, params, chunksize)
+        print(f"| {name} | {workers} | {r['chunks']:.0f} | {r['startup']:.1f} | {r['steady']:,.0f} | "
+              f"{r['total']:.1f} | {r['events'] / r['total']:,.0f} |", flush=True)
+    print(f"(load average now {os.getloadavg()[0]:.1f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=200_000, help="MC events (data: half)")
     ap.add_argument("--chunksize", type=int, default=50_000)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--no-slurm", dest="slurm", action="store_false", help="skip the futures/SLURM table")
+    ap.add_argument("--only-batch", action="store_true", help="only the futures/SLURM table")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     from hepadv.datamc.toynano import ToyNanoParams, toynano_files
@@ -94,6 +158,9 @@ def main() -> None:
     branches = sorted({*sel_branches, *tagger.required_branches()})  # type: ignore[attr-defined]
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {len(branches)} branches read")
 
+    if args.only_batch:
+        batch_table(files, tagger, args.chunksize)
+        return
     rows = []
     for _ in range(args.repeats):  # interleaved so a load change hits both alike
         t_read = pure_read(files, branches, args.chunksize)
@@ -123,6 +190,8 @@ def main() -> None:
     for w, r in rates.items():
         print(f"| {w} | {r:,.0f} | {r / rates[1]:.2f} |")
     print(f"\n(target 1 -> 2 workers >= 1.7; load average now {os.getloadavg()[0]:.1f})")
+    if args.slurm:
+        batch_table(files, tagger, args.chunksize)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,22 @@ class EvaluationSection(Section):
                                              "against the others (grey-box transferability, paper app. B.2)")
 
 
+class SubmitSection(Section):
+    """``submit:``: the batch job ``hepadv train CARD --submit slurm|htcondor`` asks for (hepadv.training.submit)."""
+
+    partition: str | None = Field(None, description="SLURM partition (sbatch -p); None: the site default")
+    account: str | None = Field(None, description="account to charge (sbatch -A)")
+    gpus: int = Field(1, ge=0, description="GPUs per job (0: train on CPU)")
+    gpu_type: str | None = Field(None, description="GPU model in the gres request, e.g. a100")
+    cores: int = Field(4, ge=1, description="CPU cores per job")
+    memory: str = Field("16GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B?$", description="memory per job")
+    time: str = Field("24:00:00", pattern=r"^([0-9]+-)?[0-9]+(:[0-9]{2}){0,2}$", description="walltime, [D-]HH:MM:SS")
+    requeue: bool = Field(True, description="let the batch system restart a pre-empted job (it resumes)")
+    extra_directives: list[str] = Field(default_factory=list, description='more #SBATCH options, e.g. "--qos=long"')
+    prologue: list[str] = Field(default_factory=list, description="shell lines before training, e.g. module load")
+    python: str | None = Field(None, description="python on the compute node (default: this one)")
+
+
 class RunCard(Section):
     """A whole run: data, model, how to train it (one or several variants) and how to evaluate it."""
 
@@ -108,6 +124,8 @@ class RunCard(Section):
     training: TrainingSection = Field(default_factory=TrainingSection)
     variants: list[VariantSection] = Field(default_factory=lambda: [VariantSection(name="nominal")], min_length=1)
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    submit: SubmitSection | None = Field(None, description="batch job for hepadv train --submit (not part of the "
+                                         "training: excluded from the card hash)")
     _source: Path | None = PrivateAttr(default=None)
     _text: str | None = PrivateAttr(default=None)
     _overrides: list[str] = PrivateAttr(default_factory=list)

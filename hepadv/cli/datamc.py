@@ -18,9 +18,9 @@ def datamc_command(
     card_file: Path | None = typer.Argument(None, metavar="[CARD]",
                                             help="Data/MC card; default cards/datamc_SELECTION.yaml if present."),
     selection: str | None = typer.Option(None, "--selection", "-s", help="dy, wc, ttsemilep or a plugin's."),
-    executor: str | None = typer.Option(None, "--executor", "-e", help="iterative, futures or dask."),
+    executor: str | None = typer.Option(None, "--executor", "-e", help="iterative, futures, dask, slurm or htcondor."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="dask scheduler address (default: local cluster)."),
-    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (futures, dask)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Workers, or batch jobs (slurm)."),
     chunksize: int | None = typer.Option(None, "--chunksize", min=1, help="Events per chunk."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many chunks per sample."),
     skip_bad_files: bool | None = typer.Option(None, "--skip-bad-files/--no-skip-bad-files",
@@ -46,15 +46,13 @@ def datamc_command(
     if scheduler is not None and (executor or "dask") != "dask":
         raise CardError("--scheduler needs --executor dask")
     if executor is not None or scheduler is not None or workers is not None:
-        params: dict[str, Any] = {}
-        if workers is not None:
-            params["workers"] = workers
-        if scheduler is not None:
-            params["scheduler"] = scheduler
         name = executor or ("dask" if scheduler else None)
-        overrides.append(f"executor.params={params}")
-        if name is not None:
-            overrides.append(f"executor.name={name}")
+        if name is not None and name != _card_executor(card_file):
+            overrides.append(f"executor={{name: {name}, params: {{}}}}")  # another executor: its own defaults
+        # key by key, so the card's other executor params (partition, memory, ...) stay
+        for key, value in (("workers", workers), ("scheduler", scheduler)):
+            if value is not None:
+                overrides.append(f"executor.params.{key}={value}")
     for key, value in (("chunksize", chunksize), ("max_chunks", limit), ("skip_bad_files", skip_bad_files),
                        ("output", output)):
         if value is not None:
@@ -68,6 +66,15 @@ def datamc_command(
 
     results = run_datamc(card, progress=progress, say=say, device=device)
     print_summary(results)
+
+
+def _card_executor(card_file: Path | None) -> str:
+    """The executor name the card file asks for (``iterative`` when it names none)."""
+    import yaml
+
+    data = yaml.safe_load(card_file.read_text()) if card_file is not None and card_file.is_file() else None
+    section = data.get("executor") if isinstance(data, dict) else None
+    return str(section.get("name", "iterative")) if isinstance(section, dict) else "iterative"
 
 
 def print_summary(results: dict[str, Any]) -> None:

@@ -68,6 +68,7 @@ class DaskExecutor(Executor):
 
     class Params(ExecutorParams):
         scheduler: str | None = Field(None, description="scheduler address (tcp://host:8786); None: local cluster")
+        connect_timeout: float = Field(20.0, gt=0, description="seconds to wait for the scheduler to answer")
 
     @contextmanager
     def run(self, status: bool = True) -> Iterator[Any]:
@@ -75,7 +76,15 @@ class DaskExecutor(Executor):
         from distributed import Client, LocalCluster
 
         if self.params.scheduler:
-            with Client(self.params.scheduler) as client:
+            from hepadv.errors import HepadvError
+
+            try:
+                client = Client(self.params.scheduler, timeout=self.params.connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                raise HepadvError(f"no dask scheduler answered at {self.params.scheduler} within "
+                                  f"{self.params.connect_timeout:g} s ({type(exc).__name__}); is it running and "
+                                  "reachable from here?") from None
+            with client:
                 yield processor.DaskExecutor(client=client, status=status, retries=0)
             return
         with LocalCluster(n_workers=self.params.workers, threads_per_worker=1, processes=True,

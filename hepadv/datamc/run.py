@@ -223,22 +223,37 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
     # every needed branch is read in one bulk uproot call per chunk (coffea "preload"), not branch by branch
     fileset = {s: {"files": {str(p): inputs.tree[s] for p in ps},
                    "preload": proc.branches(inputs.keys[s], s == "mc")} for s, ps in inputs.files.items()}
+    import tempfile
+
+    from hepadv.datamc.chunks import open_store, run_chunks
+
+    out = output_dir(card, selection.name, run_dir)
+    scratch = None if write else tempfile.TemporaryDirectory(prefix="hepadv-chunks-")  # write=False: leave no files
+    # completed chunks persist here, so an interrupted run resumes (hepadv.datamc.chunks)
+    store = open_store(out if scratch is None else Path(scratch.name), proc)
     t0 = time.perf_counter()
     with executor.run(status=progress) as coffea_executor:
         runner = processor.Runner(executor=coffea_executor, schema=NanoAODSchema, chunksize=card.chunksize,
-                                  maxchunks=card.max_chunks, skipbadfiles=False)
+                                  maxchunks=card.max_chunks, skipbadfiles=False, checkpointer=store)
         try:
-            output = runner(fileset, proc, treename="Events")
+            output, chunk_stats = run_chunks(runner, fileset, proc, store, say, card.skip_bad_files)
         except HepadvError:
             raise
         except Exception as exc:
-            raise DataError(f"Data/MC processing failed: {type(exc).__name__}: {_one_line(exc)}") from exc
+            raise DataError(f"Data/MC processing failed: {type(exc).__name__}: {_one_line(exc)} "
+                            f"(completed chunks are kept in {store.root}; run again to finish)") from exc
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
     wall = time.perf_counter() - t0
     from hepadv.datamc.report import build_results, write_report
 
+    inputs.skipped += chunk_stats.bad_files  # files that failed while their chunks were read
+    for sample, paths in inputs.files.items():
+        inputs.files[sample] = [p for p in paths if not any(b.startswith(f"{p}:") for b in chunk_stats.bad_files)]
     results = build_results(output, card, selection, taggers, distortions, inputs, wall)
+    results["chunks"] = chunk_stats.to_dict()
     if write:
-        out = output_dir(card, selection.name, run_dir)
         write_report(results, output, out, card)
         results["output"] = str(out)
     return results

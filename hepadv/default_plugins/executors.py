@@ -1,4 +1,4 @@
-"""Built-in Data/MC executors: iterative, futures, dask."""
+"""Built-in Data/MC executors: iterative, futures, dask, and the batch systems slurm and htcondor."""
 
 from hepadv.registry.hookspecs import Register, hookimpl
 
@@ -10,3 +10,7 @@ def register_executors(register: Register) -> None:
     register(IterativeExecutor)
     register(FuturesExecutor)
     register(DaskExecutor)
+    from hepadv.datamc.jobqueue import HTCondorExecutor, SlurmExecutor
+
+    register(SlurmExecutor)
+    register(HTCondorExecutor)

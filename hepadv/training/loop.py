@@ -73,7 +73,7 @@ def card_hash(card: RunCard) -> str:
 
     from hepadv.cards.load import resolved_card
 
-    data = {k: v for k, v in resolved_card(card).items() if k != "output"}
+    data = {k: v for k, v in resolved_card(card).items() if k not in ("output", "submit")}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

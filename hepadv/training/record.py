@@ -27,7 +27,7 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "runs.jsonl"
 
 #: Top-level card keys that do not change what the models are (where they go, how they are evaluated).
-NEUTRAL_KEYS = ("name", "device", "output", "evaluation")
+NEUTRAL_KEYS = ("name", "device", "output", "evaluation", "submit")  # submit: the batch job, not the model
 #: Training keys that do not change the models either (where the tensors live, the preprocessing cache).
 NEUTRAL_TRAINING = ("on_gpu_if_fits",)
 NEUTRAL_PREPROCESS = ("cache",)
