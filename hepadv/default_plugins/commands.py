@@ -7,9 +7,10 @@ from hepadv.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(app: Any) -> None:
-    from hepadv.cli import cards, evaluate, plugins, train
+    from hepadv.cli import cards, defend, evaluate, plugins, train
 
     plugins.register(app)
     cards.register(app)
     train.register(app)
     evaluate.register(app)
+    defend.register(app)
