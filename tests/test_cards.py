@@ -21,6 +21,13 @@ def write(tmp_path: Path, text: str, name: str = "card.yaml") -> Path:
 
 @pytest.mark.parametrize("card", CARDS, ids=[c.name for c in CARDS])
 def test_every_shipped_card_validates(card: Path) -> None:
+    from hepadv.cards.defence_card import is_defence_card, load_defence_card
+
+    if is_defence_card(card):  # hepadv defend cards: a base run, an attack and a defence
+        dcard = load_defence_card(card)
+        assert dcard.run_card.variants and dcard.runs >= 2
+        assert dcard.attack.validated_params is not None and dcard.defence.validated_params is not None
+        return
     loaded = load_card(card)
     assert loaded.variants
     for _kind, _where, spec in loaded.component_specs():
