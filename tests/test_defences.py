@@ -12,10 +12,13 @@ import torch
 import yaml
 
 from hepadv.cards.defence_card import load_defence_card
+from hepadv.components import ComponentParams
 from hepadv.defences.base import FilterDefence
 from hepadv.defences.detector import efficiency_curve, fooling_ratios
 from hepadv.defences.ranges import draw_params, parse_range
 from hepadv.errors import CardError, HepadvError
+
+REPO = Path(__file__).resolve().parents[1]
 
 DONUT_RUN = {
     "name": "donut-test", "seed": 2,
@@ -190,13 +193,23 @@ def test_donut_geometry() -> None:
     np.testing.assert_array_equal(again.features, jets.features)
 
 
-def test_donut_detector_end_to_end_and_reuse(tmp_path: Path) -> None:
-    from hepadv.defences.pipelines import defend
+def test_donut_card_end_to_end_and_reuse(tmp_path: Path) -> None:
+    """cards/donut.yaml through ``hepadv defend``, shrunk by --set: the detector lowers the fooling ratio."""
+    import json
 
-    path = write_card(tmp_path, plots=True, data={"distortion": {"name": "gaussian_noise",
-                                                                 "params": {"sigma": 0.1}}, "max_events": 500})
-    res = defend(load_defence_card(path), progress=False)
-    m = res.metrics
+    from typer.testing import CliRunner
+
+    from hepadv.cli.main import build_app
+
+    small = ["runs=2", f"run.output={tmp_path / 'run'}", "run.dataset.params.n_events=3000",
+             "run.training.epochs=4", "max_events=600", "data.max_events=500", "defence.params.epochs=15",
+             "defence.params.hidden=[16]"]
+    args = ["defend", str(REPO / "cards" / "donut.yaml"), "--no-progress"]
+    result = CliRunner().invoke(build_app(), [*args, *(x for s in small for x in ("--set", s))])
+    assert result.exit_code == 0, result.output
+    assert "white-box fooling ratio" in result.output
+    (metrics_file,) = (tmp_path / "run" / "defences").glob("donut-*/metrics.json")
+    m = json.loads(metrics_file.read_text())
     wb, gb = m["white_box"], m["grey_box"]
     assert np.array(gb["initial_matrix"]).shape == (2, 2)
     # The diagonal is the white-box run: adversaries of run i scored by model i.
@@ -208,15 +221,15 @@ def test_donut_detector_end_to_end_and_reuse(tmp_path: Path) -> None:
     assert all(0.5 < a <= 1.0 for a in wb["detector_auc"])
     assert m["significance"]["runs"] == 2
     assert len(m["data"]["efficiency_at_threshold"]) == 2
-    plots = {p.name for p in (res.directory / "plots").iterdir()}
+    plots = {p.name for p in (metrics_file.parent / "plots").iterdir()}
     assert {"fig17_clean.png", "fig18_marginals.png", "fig19_adversarial.png", "fig20_fooling.png",
             "fig21_after_detector.png", "efficiency_vs_threshold.png", "greybox_fooling_ratio.png"} <= plots
-    assert (res.directory / "metrics.json").is_file()
     # Second call: models, adversaries and detectors are read back, not made again.
     made = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.suffix in (".npz", ".pt")}
-    again = defend(load_defence_card(path), progress=False)
+    again = CliRunner().invoke(build_app(), [*args, *(x for s in [*small, "plots=false"] for x in ("--set", s))])
+    assert again.exit_code == 0, again.output
     assert {p: p.stat().st_mtime_ns for p in made} == made
-    assert again.metrics["grey_box"] == m["grey_box"]
+    assert json.loads(metrics_file.read_text())["grey_box"] == gb
 
 
 def test_iterative_training_set_grows_cumulatively(tmp_path: Path) -> None:
@@ -248,3 +261,66 @@ def test_augmentation_adds_fooling_training_adversaries(tmp_path: Path) -> None:
     assert len(m["auc_base"]) == len(m["auc_augmented"]) == 2
     assert all(0.5 < a <= 1.0 for a in m["auc_base"] + m["auc_augmented"])
     assert all(0 < s["n_added"] <= s["n_train"] for s in m["per_run"])
+
+
+# --- any registered attack: a dataset-level one through the same pipelines ----------------------------------
+
+class ShrinkAll:
+    """A minimal dataset-level attack: pulls the whole set toward its mean (``kind = "dataset"``, ``run``)."""
+
+    name: ClassVar[str] = "shrink_all"
+    kind: ClassVar[str] = "dataset"
+    needs_labels: ClassVar[bool] = True
+
+    class Params(ComponentParams):
+        factor: float = 0.5
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = self.parse_params(params)
+
+    @classmethod
+    def parse_params(cls, params: Any, base_dir: Any = None) -> Any:
+        return params if isinstance(params, cls.Params) else cls.Params.model_validate(params or {})
+
+    def id(self) -> str:
+        return f"shrink_all-{self.params.factor:g}"
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id(), "name": self.name, "params": self.params.model_dump()}
+
+    def run(self, model: Any, x: torch.Tensor, y: Any, spec: Any, rng: Any = None, progress: bool = False) -> Any:
+        from types import SimpleNamespace
+
+        assert y is not None and len(y) == len(x)
+        x_adv = x.mean(0) + self.params.factor * (x - x.mean(0))
+        return SimpleNamespace(x_adv=x_adv, fooled=torch.zeros(len(x), dtype=torch.bool), history=[])
+
+
+class _ShrinkPlugin:
+    @staticmethod
+    def register_attacks(register: Any) -> None:
+        register(ShrinkAll)
+
+
+def test_dataset_level_attack_goes_through_run(tmp_path: Path) -> None:
+    from hepadv.defences.crafting import craft, is_dataset_attack
+    from hepadv.defences.pipelines import defend
+    from hepadv.registry.hookspecs import hookimpl
+    from hepadv.registry.manager import register_plugin
+
+    attack = ShrinkAll({"factor": 0.25})
+    assert is_dataset_attack(attack)
+    x = torch.tensor([[0.0, 2.0], [4.0, 6.0]])
+    np.testing.assert_allclose(craft(attack, Linear2((1.0, 0.0)), x, torch.zeros(2, dtype=torch.long), None, 0),
+                               [[1.5, 3.5], [2.5, 4.5]])
+
+    class Plugin:
+        register_attacks = staticmethod(hookimpl(_ShrinkPlugin.register_attacks))
+
+    register_plugin(Plugin(), "shrink-plugin")
+    # The donut's ring pulled toward the centre fools the classifier: a dataset-level attack, end to end.
+    path = write_card(tmp_path, attack={"name": "shrink_all", "params": {"factor": 0.3}})
+    m = defend(load_defence_card(path), progress=False).metrics
+    assert m["attack"]["name"] == "shrink_all"
+    assert m["white_box"]["initial_mean"] > 0.3
+    assert m["white_box"]["corrected_mean"] <= m["white_box"]["initial_mean"]
