@@ -9,7 +9,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hepadv-installed
 
-.PHONY: setup demo test lint benchmark clean
+.PHONY: setup demo test lint benchmark figures clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ lint: setup
 
 benchmark: setup
 	$(BIN)/python benchmarks/training_throughput.py
+
+# Rerun what the README quotes and rewrite its marked figure blocks (all, or e.g. FIGURES="demo transfer").
+figures: setup
+	$(BIN)/python scripts/readme_figures.py $(FIGURES)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Training throughput: jets/s, loader overhead and the adversarial / nominal epoch-time ratio.
 
-    python benchmarks/training_throughput.py [--jets 300000] [--batch 4096] [--device auto]
+    python benchmarks/training_throughput.py [--jets 300000] [--batch 4096] [--device auto] [--json FILE]
 
 Prints one table. Loader overhead = epoch time through SlicingLoader / time of the same forward +
 backward + step on pre-sliced batches (the thesis' point: slicing in-memory tensors costs ~nothing).
@@ -10,7 +10,9 @@ All figures come from one run on one machine; compare ratios, not absolute numbe
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -53,6 +55,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None, help="also write the table here (scripts/readme_figures.py)")
     args = ap.parse_args()
     device = resolve_device(args.device)
     raw = generate_toyjets(int(args.jets / 0.72) + 1, 1, (0.30, 0.05, 0.20, 0.45), 1.0)
@@ -80,6 +83,10 @@ def main() -> None:
     for label, rate, loader, pure, ratio in rows:
         print(f"{label:26s} {rate:12,.0f} {loader:10.2f} {pure:12.2f} {ratio:16.3f}")
     print(f"adversarial / nominal epoch time: {rows[1][2] / rows[0][2]:.2f}")
+    if args.json is not None:
+        keys = ("strategy", "jets_per_second", "epoch_seconds", "pure_seconds", "loader_overhead")
+        args.json.write_text(json.dumps({"batch": args.batch, "jets": n, "device": str(device),
+                                         "rows": [dict(zip(keys, r, strict=True)) for r in rows]}, indent=1))
 
 
 if __name__ == "__main__":

@@ -25,3 +25,9 @@ class DataError(HepadvError):
 
 class CheckpointError(HepadvError):
     """A checkpoint is missing or does not fit the model it is loaded into."""
+
+
+class Interrupted(HepadvError):
+    """The user pressed Ctrl-C; the message says what was kept. The CLI exits 130 (128 + SIGINT)."""
+
+    exit_code = 130

@@ -156,6 +156,7 @@ class Run:
         """The card as recorded by training (config.json), with the output pointing at this directory."""
         from hepadv.cards.load import apply_overrides, validate_card
         from hepadv.io import read_json
+        from hepadv.training.record import latest_config
 
         path = self.dir / CONFIG_FILE
         if not path.is_file():
@@ -164,6 +165,7 @@ class Run:
             data = read_json(path)
         except ValueError as exc:
             raise CheckpointError(f"{path}: unreadable run record ({exc})") from None
+        data = latest_config(self.dir, data)  # as --resume extended it (more epochs, patience)
         data = apply_overrides(data, overrides or [])
         data["output"] = str(self.dir)
         return validate_card(data, str(path))

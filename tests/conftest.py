@@ -51,3 +51,15 @@ def small_tagger():  # type: ignore[no-untyped-def]
         opt.step()
     model.eval()
     return data, model, torch.as_tensor(data.test.x), torch.as_tensor(data.test.y)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny trained run (nominal + adversarial, 2 epochs): the models of the Data/MC tests."""
+    from hepadv.cards.load import validate_card
+    from hepadv.training.loop import train
+    from tests.test_datamc import TINY
+
+    out = tmp_path_factory.mktemp("run") / "adv"
+    train(validate_card({**TINY, "output": str(out)}), progress=False)
+    return out

@@ -10,7 +10,8 @@ from hepadv.cards import apply_overrides, load_card
 from hepadv.errors import CardError
 
 REPO = Path(__file__).resolve().parents[1]
-CARDS = sorted((REPO / "cards").glob("*.yaml"))
+CARDS = sorted(c for c in (REPO / "cards").glob("*.yaml") if not c.name.startswith("datamc_"))
+DATAMC_CARDS = sorted((REPO / "cards").glob("datamc_*.yaml"))
 
 
 def write(tmp_path: Path, text: str, name: str = "card.yaml") -> Path:
@@ -21,9 +22,14 @@ def write(tmp_path: Path, text: str, name: str = "card.yaml") -> Path:
 
 @pytest.mark.parametrize("card", CARDS, ids=[c.name for c in CARDS])
 def test_every_shipped_card_validates(card: Path) -> None:
-    from hepadv.cards.defence_card import is_defence_card, load_defence_card
+    from hepadv.cards.attack_card import load_attack_card
+    from hepadv.cards.defence_card import load_defence_card
+    from hepadv.cards.kinds import card_kind
 
-    if is_defence_card(card):  # hepadv defend cards: a base run, an attack and a defence
+    if card_kind(card) == "attack":  # attack cards (hepadv attack) hold one attack's params
+        assert load_attack_card(card).attack.validated_params is not None
+        return
+    if card_kind(card) == "defence":  # hepadv defend cards: a base run, an attack and a defence
         dcard = load_defence_card(card)
         assert dcard.run_card.variants and dcard.runs >= 2
         assert dcard.attack.validated_params is not None and dcard.defence.validated_params is not None
@@ -34,12 +40,26 @@ def test_every_shipped_card_validates(card: Path) -> None:
         assert spec.validated_params is not None
 
 
+@pytest.mark.parametrize("card", DATAMC_CARDS, ids=[c.name for c in DATAMC_CARDS])
+def test_every_shipped_datamc_card_validates(card: Path) -> None:
+    from hepadv.datamc.card import load_datamc_card
+
+    loaded = load_datamc_card(card)
+    assert loaded.selection.validated_params is not None and loaded.taggers
+    assert card.name == f"datamc_{loaded.selection.name}.yaml" or loaded.data is not None
+
+
+def test_shipped_datamc_cards_exist() -> None:
+    assert {"datamc_dy.yaml", "datamc_wc.yaml", "datamc_ttsemilep.yaml", "datamc_real_dy.yaml"} <= {
+        c.name for c in DATAMC_CARDS}
+
+
 def test_shipped_cards_exist() -> None:
     assert {"nominal.yaml", "adv.yaml", "pfnano.yaml"} <= {c.name for c in CARDS}
 
 
-def test_empty_card_gets_defaults(tmp_path: Path) -> None:
-    card = load_card(write(tmp_path, ""))
+def test_empty_mapping_card_gets_defaults(tmp_path: Path) -> None:
+    card = load_card(write(tmp_path, "{}\n"))
     assert card.dataset.name == "toyjets"
     assert card.training.gamma == 25
     assert card.training.lr == 1e-4
@@ -145,7 +165,7 @@ def test_override_errors() -> None:
 
 def test_override_error_reported_as_card_field(tmp_path: Path) -> None:
     with pytest.raises(CardError, match=r'training\.epochs: expected an integer >= 1, got "many"'):
-        load_card(write(tmp_path, ""), ["training.epochs=many"])
+        load_card(write(tmp_path, "{}"), ["training.epochs=many"])
 
 
 def test_paths_resolve_relative_to_card(tmp_path: Path) -> None:

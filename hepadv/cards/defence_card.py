@@ -88,15 +88,6 @@ class DefenceCard(Section):
         return self.output if self.output is not None else self.run_card.output_dir() / "defences"
 
 
-def is_defence_card(path: Path) -> bool:
-    """A card with a top-level ``defence`` block is a defence card (run cards name defences per variant)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "defence" in data
-
-
 def load_defence_card(path: str | Path, overrides: list[str] | None = None) -> DefenceCard:
     """Read, override and validate a defence card, its base run card and its components (one-line CardErrors)."""
     path = Path(path)

@@ -104,6 +104,8 @@ class RunCard(Section):
     variants: list[VariantSection] = Field(default_factory=lambda: [VariantSection(name="nominal")], min_length=1)
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     _source: Path | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)
+    _overrides: list[str] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -155,6 +157,16 @@ class RunCard(Section):
     @property
     def source(self) -> Path | None:
         return self._source
+
+    @property
+    def text(self) -> str | None:
+        """The card file's text as it was read (what the run record keeps as card.yaml)."""
+        return self._text
+
+    @property
+    def overrides(self) -> list[str]:
+        """The ``--set`` overrides applied on top of the file."""
+        return list(self._overrides)
 
     def output_dir(self) -> Path:
         """``output`` if given, else ``runs/<name>`` under the current directory."""

@@ -18,21 +18,12 @@ def register(app: typer.Typer) -> None:
 @cards_app.command("validate")
 def validate(files: list[Path] = typer.Argument(..., help="Card files to check."),
              set_: list[str] = SetOption) -> None:
-    """Validate cards (schema and each component's params); exit 1 at the first bad one."""
-    from hepadv.cards import load_card
-    from hepadv.cards.defence_card import is_defence_card, load_defence_card
+    """Validate cards of every kind (run, attack, Data/MC, defence); exit 1 at the first bad one."""
+    from hepadv.cards.kinds import describe_card
     from hepadv.cli.console import console
 
     for path in files:
-        if is_defence_card(path):  # hepadv defend cards: a defence, an attack and a base run
-            dcard = load_defence_card(path, set_ or [])
-            console.print(f"[green]ok[/green] {path} (defence {dcard.defence.name}, attack {dcard.attack.name}, "
-                          f"{dcard.runs} runs of {dcard.run_card.name})", highlight=False)
-            continue
-        card = load_card(path, set_ or [])
-        variants = ", ".join(v.name for v in card.variants)
-        console.print(f"[green]ok[/green] {path} ({card.dataset.name}, {card.model.name}; variants: {variants})",
-                      highlight=False)
+        console.print(f"[green]ok[/green] {path} ({describe_card(path, set_ or [])})", highlight=False)
 
 
 @cards_app.command("show")

@@ -10,11 +10,12 @@ import sys
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from hepadv import __version__
 from hepadv.cli.console import err_console, settings
-from hepadv.errors import HepadvError
+from hepadv.errors import HepadvError, Interrupted
 
 
 class _ErrorBoundary(TyperGroup):
@@ -23,11 +24,21 @@ class _ErrorBoundary(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except Interrupted as exc:  # Ctrl-C in training: say what was kept, exit 130 like the shell does
+            if settings.verbose:
+                raise
+            err_console.print(f"[bold yellow]{escape(str(exc))}[/bold yellow]", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
         except HepadvError as exc:
             if settings.verbose:
                 raise
-            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            if settings.verbose:
+                raise
+            err_console.print("[bold yellow]interrupted[/bold yellow]", highlight=False)
+            raise typer.Exit(Interrupted.exit_code) from None
 
 
 def _version(value: bool) -> None:

@@ -13,8 +13,9 @@ def plugins_command() -> None:
     """List plugins, their versions and the components they register."""
     from rich.table import Table
 
+    from hepadv.attacks.dataset_level import attack_kind
     from hepadv.cli.console import console
-    from hepadv.registry.manager import plugin_infos
+    from hepadv.registry.manager import get_registry, plugin_infos
 
     table = Table(title="hepadv plugins")
     for column in ("plugin", "version", "source", "components"):
@@ -25,7 +26,10 @@ def plugins_command() -> None:
             failed += 1
             table.add_row(info.name, info.version, info.source, f"[red]failed to load: {info.error}[/red]")
             continue
-        parts = [f"{kind}: {', '.join(names)}" for kind, names in sorted(info.components.items())]
+        shown = {kind: names if kind != "attack" else  # per-event or dataset-level
+                 [f"{n} ({attack_kind(get_registry('attack').get(n))})" for n in names]
+                 for kind, names in info.components.items()}
+        parts = [f"{kind}: {', '.join(names)}" for kind, names in sorted(shown.items())]
         table.add_row(info.name, info.version, info.source, "\n".join(parts) or "-")
     console.print(table)
     if failed:

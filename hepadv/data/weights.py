@@ -25,7 +25,9 @@ def kinematic_weights(
     """Weight = target(bin) / own-flavour count(bin), rescaled to mean 1.
 
     The target is a unit-sum density (the average of the per-class densities, or flat), so every
-    class gets the same total weight and the weighted (pT, eta) distribution of each class equals
+    class gets the same total weight. The thesis averages raw counts instead; that target follows the
+    most populous flavour (udsg, 45 % of the toy jets), where averaging densities gives each flavour an
+    equal say in the common (pT, eta) shape. and the weighted (pT, eta) distribution of each class equals
     the target (up to bins a class does not populate). Mean weight is 1. ``none`` returns ones.
     """
     n = len(labels)

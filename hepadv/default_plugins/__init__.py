@@ -8,5 +8,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hepadv.default_plugins.models",
     "hepadv.default_plugins.attacks",
     "hepadv.default_plugins.defences",
+    "hepadv.default_plugins.selections",
+    "hepadv.default_plugins.executors",
     "hepadv.default_plugins.commands",
 )

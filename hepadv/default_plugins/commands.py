@@ -7,10 +7,12 @@ from hepadv.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(app: Any) -> None:
-    from hepadv.cli import cards, defend, evaluate, plugins, train
+    from hepadv.cli import attack, cards, datamc, defend, evaluate, plugins, train
 
     plugins.register(app)
     cards.register(app)
     train.register(app)
     evaluate.register(app)
+    attack.register(app)
+    datamc.register(app)
     defend.register(app)

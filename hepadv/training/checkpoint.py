@@ -20,9 +20,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable hepadv checkpoint ({type(exc).__name__}: {exc})") from None
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception:
+        # torch's own text runs to many lines and advises weights_only=False, i.e. running code from the file
+        state = None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CheckpointError(f"{path}: not a hepadv checkpoint, or written by a newer version")
+    return state
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:

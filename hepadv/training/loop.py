@@ -22,8 +22,8 @@ from hepadv.cards.schema import RunCard, TrainingSection, VariantSection
 from hepadv.data.masks import FeatureMasks
 from hepadv.data.preprocess import PreparedData, Split, prepare_cached
 from hepadv.defences.base import TrainingStrategy
-from hepadv.errors import HepadvError
-from hepadv.io import atomic_write_text, write_json
+from hepadv.errors import HepadvError, Interrupted
+from hepadv.io import write_json
 from hepadv.models.base import Model
 from hepadv.paths import cache_dir
 from hepadv.training.checkpoint import epoch_path, load_checkpoint, load_model_state, save_checkpoint
@@ -96,30 +96,64 @@ def build_strategy(variant: VariantSection) -> TrainingStrategy:
 def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, device: str | None = None,
           progress: bool = True, on_epoch_end: EpochCallback | None = None,
           data: PreparedData | None = None) -> TrainResult:
-    """Train every variant of ``card``; outputs under ``card.output_dir()``."""
-    out = card.output_dir()
+    """Train every variant of ``card``; outputs under ``card.output_dir()``.
+
+    Everything that can refuse the run is checked before anything is written (``preflight``); the run
+    record is written once training starts, and a run that fails or is interrupted before completing an
+    epoch leaves the folder as it found it. Ctrl-C becomes an ``Interrupted`` error saying what was kept.
+    """
+    from hepadv.training.preflight import preflight
+
     dev = resolve_device(device or card.device)
-    _write_run_files(card, out)
+    record = preflight(card, resume=resume, overwrite=overwrite)
+    out = record.out
     if data is None:
         data = load_data(card)
     log.info("data: %d train / %d val / %d test jets, %d features, device %s",
              len(data.train), len(data.val), len(data.test), data.spec.n_features, dev)
     result = TrainResult(card, out, data)
+
+    def epoch_end(name: str, epoch: int, state: dict[str, Any]) -> None:
+        record.epoch_done()
+        if on_epoch_end is not None:
+            on_epoch_end(name, epoch, state)
+
     provenance = {"card_hash": card_hash(card), "dataset_key": build_dataset(card).cache_key()}
-    for variant in card.variants:
-        result.variants[variant.name] = train_variant(
-            card, variant, data, out / variant.name, dev, resume=resume, overwrite=overwrite, progress=progress,
-            on_epoch_end=on_epoch_end, provenance=provenance)
+    record.begin(card, str(dev))
+    current = card.variants[0].name
+    try:
+        for variant in card.variants:
+            current = variant.name
+            result.variants[variant.name] = train_variant(
+                card, variant, data, out / variant.name, dev, resume=record.mode == "resume", overwrite=False,
+                progress=progress, on_epoch_end=epoch_end, provenance=provenance)
+    except KeyboardInterrupt:
+        done = _last_epochs(out, card)
+        record.abort("interrupted", done)
+        epoch = done.get(current, 0) + 1
+        if record.trained_anything() or done:
+            raise Interrupted(f"interrupted during {current} epoch {epoch}; completed epochs are saved: "
+                              "rerun with --resume") from None
+        raise Interrupted(f"interrupted during {current} epoch {epoch}, before any epoch was completed; "
+                          "nothing was saved") from None
+    except BaseException as exc:
+        record.abort(f"failed: {type(exc).__name__}", _last_epochs(out, card))
+        raise
+    record.finish("completed", _last_epochs(out, card))
     return result
 
 
-def _write_run_files(card: RunCard, out: Path) -> None:
-    from hepadv.cards.load import resolved_card
-
-    out.mkdir(parents=True, exist_ok=True)
-    if card.source is not None and card.source.is_file():
-        atomic_write_text(out / "card.yaml", card.source.read_text())
-    write_json(out / "config.json", resolved_card(card))
+def _last_epochs(out: Path, card: RunCard) -> dict[str, int]:
+    """The last completed epoch of each variant, read from its checkpoint (what a resume would start from)."""
+    done = {}
+    for variant in card.variants:
+        last = out / variant.name / "checkpoints" / "last.pt"
+        if last.is_file():
+            try:
+                done[variant.name] = int(load_checkpoint(last).get("epoch", 0))
+            except HepadvError:
+                continue
+    return done
 
 
 def _to_device(split: Split, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -190,7 +224,9 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         shuffle_gen.set_state(state["shuffle_rng"])
         history = state["history"]
         best_val, best_epoch, bad_epochs = state["best_val"], state["best_epoch"], state["bad_epochs"]
-        start_epoch, finished = state["epoch"], state["finished"]
+        start_epoch = state["epoch"]
+        # with this run's settings: more epochs or more patience (checked by preflight) reopen a finished run
+        finished = start_epoch >= cfg.epochs or (cfg.patience is not None and bad_epochs >= cfg.patience)
         log.info("%s: resuming after epoch %d", variant.name, start_epoch)
 
     train_cpu = _to_device(data.train, torch.device("cpu"))

@@ -1,0 +1,71 @@
+"""Attack cards: a small, separate card holding one attack's parameters (e.g. ``cards/conservattack.yaml``).
+
+A run card says how models are trained; an attack card says how ``hepadv attack`` attacks them, so the
+same trained run can be attacked with many settings without retraining. Schema::
+
+    attack: {name: conservattack, params: {...}}   # params validated by the attack's own Params
+    run: adv.yaml          # optional default target (run card or run directory), relative to this card
+    split: test            # train, val or test
+    max_events: 100000     # optional cap (first N events of the split)
+
+Unknown keys are errors, every failure is one ``CardError`` line naming the file and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from hepadv.cards.load import apply_overrides, describe_error
+from hepadv.cards.schema import ComponentSpec, Section
+from hepadv.errors import CardError, UnknownComponentError
+
+
+class AttackCard(Section):
+    attack: ComponentSpec
+    run: Path | None = None
+    split: Literal["train", "val", "test"] = "test"
+    max_events: int | None = Field(None, ge=1)
+
+
+def validate_attack_card(data: dict[str, Any], label: str, base_dir: Path | None = None,
+                         overrides: list[str] | None = None) -> AttackCard:
+    """Validate an attack card dict; ``overrides`` (``KEY=VALUE``) apply to the attack's params."""
+    if overrides:
+        params = apply_overrides(dict((data.get("attack") or {}).get("params") or {}), overrides, label)
+        data = {**data, "attack": {**(data.get("attack") or {}), "params": params}}
+    try:
+        card = AttackCard.model_validate(data)
+    except ValidationError as exc:
+        raise CardError(f"{label}: {describe_error(exc, AttackCard)}") from None
+    if card.run is not None and base_dir is not None and not card.run.is_absolute():
+        card.run = base_dir / card.run
+    from hepadv.registry.manager import lookup
+
+    try:
+        cls = lookup("attack", card.attack.name)
+    except UnknownComponentError as exc:
+        raise CardError(f"{label}: attack.name: {exc}") from None
+    try:
+        card.attack._validated = cls.parse_params(card.attack.params, base_dir)
+    except ValidationError as exc:
+        raise CardError(f"{label}: attack.params.{describe_error(exc, cls.Params)}") from None
+    return card
+
+
+def load_attack_card(path: str | Path, overrides: list[str] | None = None) -> AttackCard:
+    path = Path(path)
+    if not path.is_file():
+        raise CardError(f"{path}: no such attack card")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise CardError(f"{path}{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict):
+        raise CardError(f"{path}: expected a mapping with an 'attack' section, got {type(data).__name__}")
+    return validate_attack_card(data, str(path), path.resolve().parent, overrides)

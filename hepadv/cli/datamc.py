@@ -1,0 +1,120 @@
+"""``hepadv datamc``: Data/MC agreement of taggers in a flavour-enriched selection (thesis app. A.5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hepadv.cli.cards import SetOption
+
+
+def register(app: typer.Typer) -> None:
+    app.command("datamc")(datamc_command)
+
+
+def datamc_command(
+    card_file: Path | None = typer.Argument(None, metavar="[CARD]",
+                                            help="Data/MC card; default cards/datamc_SELECTION.yaml if present."),
+    selection: str | None = typer.Option(None, "--selection", "-s", help="dy, wc, ttsemilep or a plugin's."),
+    executor: str | None = typer.Option(None, "--executor", "-e", help="iterative, futures or dask."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="dask scheduler address (default: local cluster)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (futures, dask)."),
+    chunksize: int | None = typer.Option(None, "--chunksize", min=1, help="Events per chunk."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many chunks per sample."),
+    skip_bad_files: bool | None = typer.Option(None, "--skip-bad-files/--no-skip-bad-files",
+                                               help="Report and skip unreadable or unsuitable files."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (default RUN/datamc/SELECTION)."),
+    set_: list[str] = SetOption,
+    device: str | None = typer.Option(None, "--device", help="Device for training a missing run."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Histogram tagger outputs in data and MC, with KL(data || MC) per output, epoch and MC distortion."""
+    from hepadv.cli.console import console
+    from hepadv.datamc.card import load_datamc_card
+    from hepadv.datamc.run import run_datamc
+    from hepadv.errors import CardError
+
+    if card_file is None and Path(f"cards/datamc_{selection or 'dy'}.yaml").is_file():
+        card_file = Path(f"cards/datamc_{selection or 'dy'}.yaml")
+    overrides = list(set_ or [])
+    if selection is not None:
+        from hepadv import get_selection
+
+        get_selection(selection)  # unknown names: one line listing the known selections
+    if scheduler is not None and (executor or "dask") != "dask":
+        raise CardError("--scheduler needs --executor dask")
+    if executor is not None or scheduler is not None or workers is not None:
+        params: dict[str, Any] = {}
+        if workers is not None:
+            params["workers"] = workers
+        if scheduler is not None:
+            params["scheduler"] = scheduler
+        name = executor or ("dask" if scheduler else None)
+        overrides.append(f"executor.params={params}")
+        if name is not None:
+            overrides.append(f"executor.name={name}")
+    for key, value in (("chunksize", chunksize), ("max_chunks", limit), ("skip_bad_files", skip_bad_files),
+                       ("output", output)):
+        if value is not None:
+            overrides.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+    card = load_datamc_card(card_file, overrides)
+    if selection is not None and card.selection.name != selection:  # another selection: its default cuts
+        card = load_datamc_card(card_file, [*overrides, f"selection={{name: {selection}}}"])
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False, markup=False)
+
+    results = run_datamc(card, progress=progress, say=say, device=device)
+    print_summary(results)
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from hepadv.cli.console import console
+
+    flow = Table(title=f"Cutflow, selection {results['selection']}")
+    samples = list(results["cutflow"])
+    flow.add_column("cut")
+    for s in samples:
+        flow.add_column(s, justify="right")
+    cuts = list(next(iter(results["cutflow"].values()), {}))
+    for cut in cuts:
+        flow.add_row(cut, *(f"{results['cutflow'][s].get(cut, 0):,}" for s in samples))
+    console.print(flow)
+    if "data" not in results["cutflow"]:
+        console.print("MC only: no Data/MC distances", highlight=False)
+        _print_rate(results)
+        return
+    table = Table(title="KL(data || MC) per tagger output (JS distances in results.json)")
+    table.add_column("tagger", no_wrap=True)
+    table.add_column("MC", no_wrap=True)
+    outputs: list[str] = []
+    for per_output in results["divergences"].values():
+        outputs += [o for o in per_output if o not in outputs]
+    for o in outputs:
+        table.add_column(o, justify="right", no_wrap=True)
+    for tagger, per_output in results["divergences"].items():
+        if "@e" in tagger:  # per-epoch numbers are in results.json and the KL-vs-epoch plot
+            continue
+        variations = next(iter(per_output.values()), {})
+        for variation in variations:
+            cells = []
+            for o in outputs:
+                d = per_output.get(o, {}).get(variation)
+                cells.append("-" if not d or d["kl"] is None else f"{d['kl']:.4f}")
+            table.add_row(tagger, variation, *cells)
+    console.print(table, width=max(console.width, 24 + 9 * len(outputs) + 3 * (len(outputs) + 2)), crop=False)
+    _print_rate(results)
+
+
+def _print_rate(results: dict[str, Any]) -> None:
+    from hepadv.cli.console import console
+
+    rate = results.get("events_per_s")
+    console.print(f"{sum(results['n_events'].values()):,} events in {results['wall_s']:.1f} s"
+                  + (f" ({rate:,.0f} events/s, {results['executor']})" if rate else ""), highlight=False)
+    if "output" in results:
+        console.print(f"results: {results['output']}/results.json   plots: {results['output']}/plots", highlight=False)

@@ -1,0 +1,123 @@
+"""The Data/MC card (``cards/datamc_*.yaml``): selection, samples, taggers, MC distortions, executor.
+
+Samples are either ``toynano`` (generated for the selection's topology, the default) or real files
+(``data`` and ``mc``). A tagger is a trained run (``run: DIR`` or ``card: CARD``, whose run is trained first
+when it has no models), with its variants and checkpoints, or a ``stored`` CMS discriminator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from hepadv.cards.load import apply_overrides, describe_error
+from hepadv.cards.schema import ComponentSpec, Section
+from hepadv.errors import CardError, UnknownComponentError
+from hepadv.paths import CardPath
+
+
+class SampleSection(Section):
+    files: list[CardPath] = Field(min_length=1)
+    tree: str = "Events"
+
+
+class ToyNanoSection(Section):
+    """toynano sample sizes and data mismodelling (see ``hepadv.datamc.toynano``)."""
+
+    n_events_mc: int = Field(200_000, ge=1)
+    n_events_data: int = Field(100_000, ge=1)
+    seed: int = 1
+    mismodelling: float = Field(0.1, gt=-1.0)
+    mismodelled: list[str] | None = None
+
+
+class TaggerSection(Section):
+    """One tagger: exactly one of ``run``, ``card`` (the run of that training card) or ``stored``."""
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+$")
+    run: CardPath | None = None
+    card: CardPath | None = None
+    variants: list[str] | None = None
+    checkpoints: Literal["all"] | list[Literal["best"] | int] = Field(default_factory=lambda: ["best"])
+    stored: Literal["deepcsv", "deepjet"] | None = None
+    train_if_missing: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TaggerSection:
+        given = [k for k in ("run", "card", "stored") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a tagger needs exactly one of run, card, stored; got {given or 'none'}")
+        return self
+
+
+class DataMCCard(Section):
+    name: str = Field("datamc", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 1
+    selection: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="dy"))
+    toynano: ToyNanoSection = Field(default_factory=ToyNanoSection)
+    data: SampleSection | None = None
+    mc: SampleSection | None = None
+    taggers: list[TaggerSection] = Field(default_factory=lambda: [TaggerSection(card=Path("cards/adv.yaml"))],
+                                         min_length=1)
+    distortions: list[ComponentSpec] = Field(default_factory=list, description="per-event attacks on MC inputs")
+    executor: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="iterative"))
+    chunksize: int = Field(100_000, ge=1)
+    max_chunks: int | None = Field(None, ge=1, description="at most this many chunks per sample")
+    skip_bad_files: bool = False
+    output: CardPath | None = None
+    plots: bool = True
+    root: bool = Field(True, description="also write the histograms as TH1s to hists.root")
+
+    @model_validator(mode="after")
+    def _samples(self) -> DataMCCard:
+        if self.data is not None and self.mc is None:
+            raise ValueError("data files need mc files to compare with (mc alone is allowed: no distances then)")
+        return self
+
+
+def load_datamc_card(path: str | Path | None, overrides: list[str] | None = None) -> DataMCCard:
+    """Read (or default), override and validate a Data/MC card, including component params."""
+    data: dict[str, Any] = {}
+    label = "<defaults>"
+    base_dir = Path.cwd()
+    if path is not None:
+        path = Path(path)
+        label = str(path)
+        if not path.is_file():
+            raise CardError(f"{label}: no such card file")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            raise CardError(f"{label}{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise CardError(f"{label}: expected a mapping of sections at the top level, got {type(loaded).__name__}")
+        data = loaded or {}
+        base_dir = path.resolve().parent
+    data = apply_overrides(data, overrides or [], label)
+    try:
+        card = DataMCCard.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise CardError(f"{label}: {describe_error(exc, DataMCCard)}") from None
+    validate_components(card, label, base_dir)
+    return card
+
+
+def validate_components(card: DataMCCard, label: str, base_dir: Path | None = None) -> None:
+    from hepadv.registry.manager import lookup
+
+    specs = [("selection", "selection", card.selection), ("executor", "executor", card.executor)]
+    specs += [("attack", f"distortions.{i}", d) for i, d in enumerate(card.distortions)]
+    for kind, where, spec in specs:
+        try:
+            cls = lookup(kind, spec.name)
+        except UnknownComponentError as exc:
+            raise CardError(f"{label}: {where}.name: {exc}") from None
+        try:
+            spec._validated = cls.parse_params(spec.params, base_dir)
+        except ValidationError as exc:
+            raise CardError(f"{label}: {where}.params.{describe_error(exc, cls.Params)}") from None

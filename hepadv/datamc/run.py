@@ -1,0 +1,249 @@
+"""``run_datamc(card)``: the Python API behind ``hepadv datamc``.
+
+Order of work: resolve samples (toynano or files), resolve taggers (training the run first if it has no
+models), check every input file up front (readable, the tree, events, branches, MC truth) so that errors
+name the file or branch before any chunk runs, run the coffea ``Runner`` with the chosen executor, then
+report (``report.write_report``). Nothing is written before the processing has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hepadv.datamc.card import DataMCCard, TaggerSection
+from hepadv.datamc.taggers import ModelTagger, StoredTagger, portable_model
+from hepadv.errors import CheckpointError, DataError, HepadvError
+
+log = logging.getLogger("hepadv.datamc")
+
+
+@dataclass
+class Inputs:
+    """Files per sample after the checks, plus what was skipped or noted on the way."""
+
+    files: dict[str, list[Path]]
+    tree: dict[str, str]
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    keys: dict[str, set[str]] = field(default_factory=dict)  # branches common to all files of a sample
+    origin: str = "files"
+
+
+def build_selection(card: DataMCCard) -> Any:
+    from hepadv import get_selection
+
+    spec = card.selection
+    cls = get_selection(spec.name)
+    return cls(spec._validated if spec._validated is not None else cls.parse_params(spec.params))
+
+
+def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> tuple[dict[str, list[Path]],
+                                                                                     dict[str, str], str]:
+    """(files per sample, tree per sample, origin): the card's files, or toynano files for the topology."""
+    if card.mc is not None:
+        samples = {"mc": card.mc} if card.data is None else {"data": card.data, "mc": card.mc}
+        return ({s: list(v.files) for s, v in samples.items()}, {s: v.tree for s, v in samples.items()}, "files")
+    from hepadv.datamc.toynano import TOPOLOGIES, ToyNanoParams, toynano_files
+
+    if selection_name not in TOPOLOGIES:
+        raise DataError(f"toynano has no topology for selection {selection_name!r} "
+                        f"(it has {', '.join(TOPOLOGIES)}); give data and mc files in the card")
+    t = card.toynano
+    extra = {} if t.mismodelled is None else {"mismodelled": t.mismodelled}
+    params = ToyNanoParams(topology=selection_name, n_events_mc=t.n_events_mc, n_events_data=t.n_events_data,  # type: ignore[arg-type]
+                           seed=t.seed, mismodelling=t.mismodelling, **extra)
+    say(f"toynano {selection_name}: {t.n_events_mc:,} MC and {t.n_events_data:,} data events "
+        f"(data inputs x {1 + t.mismodelling:g}; generated once, then cached)")
+    files = toynano_files(params)
+    return {"data": [files["data"]], "mc": [files["mc"]]}, {"data": "Events", "mc": "Events"}, "toynano"
+
+
+def resolve_run(section: TaggerSection, say: Any = log.info, device: str | None = None) -> Path:
+    """The run directory of a model tagger; trains the card's run when it has no trained variant."""
+    if section.run is not None:
+        run_dir = Path(section.run)
+        if not run_dir.is_dir():
+            raise CheckpointError(f"run directory {run_dir} does not exist")
+        return run_dir
+    from hepadv.cards import load_card
+
+    card = load_card(section.card)  # type: ignore[arg-type]
+    run_dir = card.output_dir()
+    missing = [v.name for v in card.variants if not (run_dir / v.name / "checkpoints" / "best.pt").is_file()]
+    if missing:
+        if not section.train_if_missing:
+            raise CheckpointError(f"{run_dir}: no trained model for variant(s) {', '.join(missing)}; "
+                                  f"run hepadv train {section.card}")
+        say(f"{run_dir} has no trained model for {', '.join(missing)}: training them now with {section.card} "
+            "(hepadv.training.loop.train; done once, later runs reuse the checkpoints)")
+        from hepadv.training.loop import train
+
+        train(card, resume=True, device=device)
+    return run_dir
+
+
+def build_taggers(card: DataMCCard, say: Any = log.info, device: str | None = None,
+                  ) -> tuple[list[ModelTagger | StoredTagger], Path | None]:
+    """Tagger objects for the processor and the first model run's directory (where outputs go)."""
+    from hepadv.runs import variants as run_variants
+    from hepadv.training.checkpoint import epoch_checkpoints
+
+    taggers: list[ModelTagger | StoredTagger] = []
+    first_run: Path | None = None
+    for section in card.taggers:
+        if section.stored is not None:
+            taggers.append(StoredTagger(section.name or section.stored, section.stored))
+            continue
+        run_dir = resolve_run(section, say, device)
+        first_run = first_run or run_dir
+        available = run_variants(run_dir)
+        variants = section.variants or available
+        for v in variants:
+            if v not in available:
+                raise CheckpointError(f"{run_dir}: no trained variant {v!r}; trained: {', '.join(available) or 'none'}")
+            if section.checkpoints == "all":
+                points: list[str | int] = ["best", *(e for e, _ in epoch_checkpoints(run_dir / v / "checkpoints"))]
+            else:
+                points = list(section.checkpoints)
+            for point in points:
+                label = "best" if point == "best" else f"e{int(point):03d}"
+                prefix = f"{section.name}:" if section.name else ""
+                taggers.append(ModelTagger(f"{prefix}{v}@{label}", portable_model(run_dir, v, point)))
+    keys = [t.key for t in taggers]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise HepadvError(f"two taggers are both called {dupes[0]!r}; give them distinct names in the card")
+    return taggers, first_run
+
+
+def check_inputs(files: dict[str, list[Path]], trees: dict[str, str], selection: Any,
+                 taggers: list[ModelTagger | StoredTagger], skip_bad_files: bool) -> Inputs:
+    """Open every file once: readable ROOT, the tree, > 0 events, every needed branch, MC truth in MC.
+
+    Without ``skip_bad_files`` the first problem raises a DataError naming file and branch; with it the file
+    is reported and skipped (a sample left without files is still an error).
+    """
+    from hepadv.data.pfnano import open_tree
+
+    result = Inputs({}, trees)
+    for sample, paths in files.items():
+        good: list[Path] = []
+        for path in paths:
+            try:
+                notes, keys = _check_file(Path(path), trees[sample], sample, selection, taggers, open_tree)
+            except DataError as exc:
+                if not skip_bad_files:
+                    raise
+                result.skipped.append(str(exc))
+                continue
+            result.notes += notes
+            result.keys[sample] = keys if sample not in result.keys else result.keys[sample] & keys
+            good.append(Path(path))
+        if not good:
+            raise DataError(f"no usable {sample} file left after skipping bad files: "
+                            + "; ".join(result.skipped[-len(paths):]))
+        result.files[sample] = good
+    return result
+
+
+def _check_file(path: Path, tree_name: str, sample: str, selection: Any, taggers: list[Any], open_tree: Any,
+                ) -> tuple[list[str], set[str]]:
+    f, tree = open_tree(path, tree_name)
+    with f:
+        if tree.num_entries == 0:
+            raise DataError(f"{path}: tree {tree_name!r} has no events (empty file)")
+        keys = set(tree.keys())
+    missing_core = [b for b in ("run", "luminosityBlock", "event") if b not in keys]
+    if missing_core:
+        raise DataError(f"{path}: branch {missing_core[0]!r} is missing (NanoAODSchema needs run, luminosityBlock, "
+                        "event)")
+    notes = selection.check_fields(keys, str(path))
+    if sample == "mc":
+        for b in ("genWeight", "Jet_hadronFlavour"):
+            if b not in keys:
+                raise DataError(f"{path} is given as MC but has no {b!r} branch: is it a data file? "
+                                "(MC needs genWeight and the truth flavour)")
+        if "Jet_nBHadrons" not in keys:
+            notes.append(f"{path}: no Jet_nBHadrons, b and bb jets are both counted as b")
+    for tagger in taggers:
+        if isinstance(tagger, StoredTagger):
+            tagger.branches_for(keys)
+            continue
+        for b in tagger.required_branches():
+            if b not in keys:
+                raise DataError(f"{path}: tagger {tagger.key!r} needs branch {b!r}, which the file lacks "
+                                "(the DeepCSV inputs are in PFNano, not in standard NanoAOD)")
+    return notes, keys
+
+
+def output_dir(card: DataMCCard, selection_name: str, run_dir: Path | None) -> Path:
+    """``card.output``, else ``RUN/datamc/SELECTION`` of the first model run, else ``runs/NAME/datamc/SELECTION``."""
+    if card.output is not None:
+        return Path(card.output)
+    base = run_dir if run_dir is not None else Path("runs") / card.name
+    return base / "datamc" / selection_name
+
+
+def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, device: str | None = None,
+               write: bool = True) -> dict[str, Any]:
+    """Run the Data/MC study of ``card``; returns the results (also written under the output folder)."""
+    import time
+
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
+
+    from hepadv import get_attack, get_executor
+    from hepadv.datamc.processor import DataMCProcessor
+
+    selection = build_selection(card)
+    taggers, run_dir = build_taggers(card, say, device)
+    files, trees, origin = sample_files(card, selection.name, say)
+    inputs = check_inputs(files, trees, selection, taggers, card.skip_bad_files)
+    inputs.origin = origin
+    for line in inputs.skipped:
+        say(f"skipped bad file: {line}")
+    for line in inputs.notes:
+        say(line)
+    distortions: list[tuple[str, Any]] = []
+    for spec in card.distortions:
+        cls = get_attack(spec.name)
+        attack = cls(spec._validated if spec._validated is not None else cls.parse_params(spec.params))
+        label = spec.name
+        n = 2
+        while label in {lab for lab, _ in distortions}:  # the same attack twice (e.g. two epsilons): name-2, ...
+            label, n = f"{spec.name}-{n}", n + 1
+        distortions.append((label, attack))
+    executor = get_executor(card.executor.name)(card.executor._validated or card.executor.params)
+    proc = DataMCProcessor(selection, taggers, {"data": "data", "mc": "mc"}, distortions, seed=card.seed,
+                           torch_threads=1)  # one thread per worker: no oversubscription, comparable per-worker rates
+    # every needed branch is read in one bulk uproot call per chunk (coffea "preload"), not branch by branch
+    fileset = {s: {"files": {str(p): inputs.tree[s] for p in ps},
+                   "preload": proc.branches(inputs.keys[s], s == "mc")} for s, ps in inputs.files.items()}
+    t0 = time.perf_counter()
+    with executor.run(status=progress) as coffea_executor:
+        runner = processor.Runner(executor=coffea_executor, schema=NanoAODSchema, chunksize=card.chunksize,
+                                  maxchunks=card.max_chunks, skipbadfiles=False)
+        try:
+            output = runner(fileset, proc, treename="Events")
+        except HepadvError:
+            raise
+        except Exception as exc:
+            raise DataError(f"Data/MC processing failed: {type(exc).__name__}: {_one_line(exc)}") from exc
+    wall = time.perf_counter() - t0
+    from hepadv.datamc.report import build_results, write_report
+
+    results = build_results(output, card, selection, taggers, distortions, inputs, wall)
+    if write:
+        out = output_dir(card, selection.name, run_dir)
+        write_report(results, output, out, card)
+        results["output"] = str(out)
+    return results
+
+
+def _one_line(exc: BaseException) -> str:
+    from hepadv.data.pfnano import one_line
+
+    return one_line(exc)

@@ -1,0 +1,127 @@
+"""Data/MC plots: stacked MC per flavour with data points and a Data/MC ratio panel; KL against epoch.
+
+MC is normalised to the data integral of each histogram (thesis app. A.5: shapes are compared); error bars
+are statistical (sqrt of the sum of squared weights), the grey band in the ratio is the MC statistical error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS
+from hepadv.plotting.style import FLAVOUR_COLOURS, add_label, colours, savefig, style_context
+
+#: Model outputs and discriminators in the order of the thesis' fig. A.22 grid.
+GRID = ("b", "bb", "c", "udsg", "BvsL", "BvsC", "CvsB", "CvsL")
+
+
+def stacked(h: Any, variation: str, path: Path, title: str, xlabel: str, mc_flavours: tuple[str, ...] = FLAVOURS,
+            ) -> Path | None:
+    """One stacked Data/MC plot of a (kind, variation, flavour, value) histogram; None if a sample is empty."""
+    from matplotlib.figure import Figure
+
+    if "data" not in list(h.axes["kind"]) or "mc" not in list(h.axes["kind"]):
+        return None
+    has_var = "variation" in [a.name for a in h.axes]
+    sel_mc: dict[str, Any] = {"kind": "mc"}
+    sel_data: dict[str, Any] = {"kind": "data", "flavour": DATA_FLAVOUR}
+    if has_var:
+        if variation not in list(h.axes["variation"]):
+            return None
+        sel_mc["variation"] = variation
+        sel_data["variation"] = "raw"
+    mc = h[sel_mc]
+    data = h[sel_data]
+    d_val, d_var = data.values(), data.variances()
+    parts = [(f, mc[{"flavour": f}].values(), mc[{"flavour": f}].variances()) for f in mc_flavours]
+    mc_total = sum(p[1] for p in parts)
+    mc_var = sum(p[2] for p in parts)
+    if not (d_val.sum() > 0 and mc_total.sum() > 0):
+        return None
+    scale = d_val.sum() / mc_total.sum()
+    edges = h.axes["value"].edges
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    with style_context():
+        fig = Figure(figsize=(9, 9))
+        ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+        bottom = np.zeros_like(mc_total)
+        for f, val, _ in parts:
+            ax.stairs(bottom + np.clip(val, 0, None) * scale, edges, baseline=bottom, fill=True,
+                      color=FLAVOUR_COLOURS.get(f, "grey"), label=f"MC {f}")
+            bottom = bottom + np.clip(val, 0, None) * scale
+        ax.errorbar(centres, d_val, yerr=np.sqrt(np.clip(d_var, 0, None)), fmt="o", color="black", markersize=4,
+                    label="Data")
+        ax.set_ylabel("Jets")
+        ax.legend(fontsize="small", ncols=2)
+        add_label(ax, "Data/MC", rlabel=title)
+        mc_scaled = mc_total * scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(mc_scaled > 0, d_val / mc_scaled, np.nan)
+            r_err = np.where(mc_scaled > 0, np.sqrt(np.clip(d_var, 0, None)) / mc_scaled, np.nan)
+            band = np.where(mc_scaled > 0, np.sqrt(np.clip(mc_var, 0, None)) * scale / mc_scaled, 0.0)
+        rax.stairs(1 + band, edges, baseline=1 - band, fill=True, color="grey", alpha=0.4, label="MC stat.")
+        rax.errorbar(centres, ratio, yerr=r_err, fmt="o", color="black", markersize=3)
+        rax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+        rax.set_ylim(0.5, 1.5)
+        rax.set_ylabel("Data/MC")
+        rax.set_xlabel(xlabel)
+        return savefig(fig, path)
+
+
+def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Path | None:
+    """Thesis fig. A.22: KL(data || MC) against epoch per output; one line per variant and MC variation."""
+    from matplotlib.figure import Figure
+
+    if not series:
+        return None
+    with style_context():
+        fig = Figure(figsize=(20, 9))
+        axes = fig.subplots(2, 4).ravel()
+        cycle = colours()
+        styles = ["-", "--", ":", "-."]
+        for ax, output in zip(axes, GRID, strict=True):
+            for i, (variant, by_var) in enumerate(series.items()):
+                for j, (variation, by_out) in enumerate(by_var.items()):
+                    pts = [(e, k) for e, k in by_out.get(output, []) if k is not None]
+                    if pts:
+                        e, k = zip(*pts, strict=True)
+                        ax.plot(e, k, styles[i % len(styles)], marker="o", color=cycle[j % len(cycle)],
+                                label=f"{variant} {variation}")
+            ax.set_title(output, fontsize="medium")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("KL(data || MC)")
+        axes[0].legend(fontsize="x-small")
+        if title:
+            fig.suptitle(title)
+        return savefig(fig, path)
+
+
+def plot_report(results: dict[str, Any], hist_objects: dict[str, Any], folder: Path) -> list[Path]:
+    """Stacked plots for the best checkpoints and stored taggers (every output raw, the discriminators also
+    under each MC distortion), control plots, and KL vs epoch."""
+    written: list[Path] = []
+    sel = results["selection"]
+    for tagger, outputs in hist_objects["hists"].items():
+        if "@e" in tagger:  # per-epoch checkpoints are summarised by the KL-vs-epoch figure
+            continue
+        for name, h in outputs.items():
+            for variation in results["variations"] if name in GRID[4:] else ["raw"]:
+                p = stacked(h, variation, folder / _file(tagger) / f"{_file(name)}_{_file(variation)}.png",
+                            f"{sel}, {tagger}, MC {variation}", name)
+                if p is not None:
+                    written.append(p)
+    for name, h in hist_objects["controls"].items():
+        p = stacked(h, "raw", folder / "controls" / f"{name}.png", sel, h.axes["value"].label)
+        if p is not None:
+            written.append(p)
+    p = plot_kl_vs_epoch(results["kl_vs_epoch"], folder / "kl_vs_epoch.png", f"{sel}: KL(data || MC) vs epoch")
+    if p is not None:
+        written.append(p)
+    return written
+
+
+def _file(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._@-" else "_" for c in text)

@@ -1,0 +1,108 @@
+"""README figures: every measured number comes from scripts/readme_figures.py and names its commit."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data" / "readme_figures"
+#: figure -> the small deterministic metrics file its golden rendering comes from
+FIXTURES = {"demo": "metrics_adv.json", "transfer": "metrics_adv.json", "distortions": "metrics_distortions.json",
+            "pgd": "metrics_distortions.json", "benchmark": "benchmark.json"}
+#: a table cell holding only measured numbers: 0.9442, 0.932 (-0.0120), 87.0k, 0.97 / 1.09
+NUMBER_CELL = re.compile(r"[\s\d.+\-/()k%]*\d\.\d+[\s\d.+\-/()k%]*")
+
+
+def number_cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|") if NUMBER_CELL.fullmatch(c.strip())]
+
+
+def _script():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("readme_figures", REPO / "scripts" / "readme_figures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["readme_figures"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+rf = _script()
+README = (REPO / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_rendering_of_fixed_metrics_matches_golden(name: str) -> None:
+    _run, render = rf.FIGURES[name]
+    assert render(json.loads((DATA / FIXTURES[name]).read_text())) == (DATA / f"{name}.md").read_text()
+
+
+def test_every_block_is_a_known_figure_with_its_commit() -> None:
+    found = rf.blocks(README)
+    assert {"demo", "transfer", "distortions", "pgd", "benchmark"} <= set(found)
+    in_git = (REPO / ".git").exists() and shutil.which("git") is not None
+    for name, body in found.items():
+        assert name in rf.FIGURES, f"block {name!r} has no renderer in scripts/readme_figures.py"
+        lines = rf.PROVENANCE.findall(body)
+        assert len(lines) == 1, f"block {name!r}: expected one 'Measured at commit ...' line"
+        m = rf.PROVENANCE.search(body)
+        assert m is not None and not m.group("dirty"), f"block {name!r} was measured on uncommitted code"
+        if in_git:
+            known = subprocess.run(["git", "cat-file", "-e", f"{m.group('commit')}^{{commit}}"], cwd=REPO,
+                                   capture_output=True)
+            assert known.returncode == 0, f"block {name!r}: commit {m.group('commit')} is not in the history"
+
+
+def test_no_table_of_numbers_outside_a_block() -> None:
+    outside = rf.BLOCK.sub("", README)
+    stray = [line for line in outside.splitlines() if line.startswith("|") and number_cells(line)]
+    assert not stray, f"measured numbers outside a figures block (render them from a run): {stray}"
+    assert number_cells("| nominal | 0.9442 | 0.932 (-0.0120) | 87.0k | 0.97 / 1.09 | 1024 |") == [
+        "0.9442", "0.932 (-0.0120)", "87.0k", "0.97 / 1.09"]
+    assert not number_cells("| `fgsm` | shift capped at 0.25 \\|x\\| (eq. 4) |")
+
+
+def test_script_rewrites_only_the_blocks(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for key, fixture in (("adv", "metrics_adv.json"), ("adv-distortions", "metrics_distortions.json")):
+        (runs / key).mkdir(parents=True)
+        shutil.copy(DATA / fixture, runs / key / "metrics.json")
+    shutil.copy(DATA / "benchmark.json", runs / "benchmark.json")
+    readme = tmp_path / "README.md"
+    text = ("# t\nkept 1\n<!-- figures:demo -->\nold 0.944\n<!-- /figures:demo -->\nkept 2\n"
+            "<!-- figures:distortions -->\n<!-- /figures:distortions -->\nkept 3 | 0.5 |\n"
+            "<!-- figures:benchmark -->\nx\n<!-- /figures:benchmark -->\n")
+    readme.write_text(text)
+    rf.main(["--readme", str(readme), "--runs-dir", str(runs), "--from-runs", "--set", "training.epochs=2"])
+    new = readme.read_text()
+    assert rf.BLOCK.sub("", new) == rf.BLOCK.sub("", text)  # everything outside the blocks untouched
+    found = rf.blocks(new)
+    for name in ("demo", "distortions", "benchmark"):
+        assert found[name].startswith((DATA / f"{name}.md").read_text() + "\n_Measured at commit `")
+        assert rf.PROVENANCE.search(found[name])
+    assert "`hepadv train cards/adv.yaml --set training.epochs=2`" in found["demo"]  # overrides are shown
+    assert "on a copy of the demo models" in found["distortions"]
+    rf.main(["--readme", str(readme), "--runs-dir", str(runs), "--from-runs", "--set", "training.epochs=2"])
+    assert readme.read_text() == new  # idempotent
+
+    with pytest.raises(SystemExit, match="unknown figure 'nope'"):
+        rf.main(["nope", "--readme", str(readme), "--from-runs"])
+    with pytest.raises(SystemExit, match=r"expected one <!-- figures:transfer --> block, found 0"):
+        rf.main(["transfer", "--readme", str(readme), "--runs-dir", str(runs), "--from-runs"])
+
+
+def test_run_commands_are_what_make_demo_runs(tmp_path: Path) -> None:
+    assert rf.command_line("adv", [], None) == ["hepadv", "train", "cards/adv.yaml", "--no-progress", "--overwrite"]
+    assert rf.RUNS["adv"].display([]) == "hepadv train cards/adv.yaml"
+    assert "hepadv train cards/adv.yaml --overwrite" in (REPO / "Makefile").read_text()
+    evaluate = rf.command_line("adv-distortions", [], tmp_path)
+    assert evaluate[:3] == ["hepadv", "evaluate", "cards/adv.yaml"]
+    assert f"output={tmp_path.resolve() / 'adv-distortions'}" in evaluate
+    assert rf.DISTORTIONS.split("=", 1)[1] in " ".join(README.split())  # the list the README's example shows
