@@ -321,6 +321,6 @@ def test_dataset_level_attack_goes_through_run(tmp_path: Path) -> None:
     # The donut's ring pulled toward the centre fools the classifier: a dataset-level attack, end to end.
     path = write_card(tmp_path, attack={"name": "shrink_all", "params": {"factor": 0.3}})
     m = defend(load_defence_card(path), progress=False).metrics
-    assert m["attack"]["name"] == "shrink_all"
+    assert m["attack"]["name"] == "shrink_all" and m["attack"]["id"] == "shrink_all-0.3"
     assert m["white_box"]["initial_mean"] > 0.3
     assert m["white_box"]["corrected_mean"] <= m["white_box"]["initial_mean"]

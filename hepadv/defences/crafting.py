@@ -61,3 +61,13 @@ def fooled_by(model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor
 def attack_seed(seed: int, run: int, split: str, tag: str = "") -> int:
     """Seed of the attack on one run's split (and, for iterative training, one iteration ``tag``)."""
     return derive_seed(seed, "defence-attack", run, split, tag)
+
+
+def describe_attack(attack: Any) -> dict[str, Any]:
+    """The attack as data for metrics files, for either kind (dataset-level attacks have no ``describe``)."""
+    own = getattr(attack, "describe", None)
+    if callable(own):
+        return dict(own())
+    params = attack.params.model_dump(mode="json")
+    return {"id": attack.id(), "name": attack.name, "params": params, "label": attack.label(),
+            "needs_labels": attack.needs_labels, "kind": getattr(type(attack), "kind", "dataset")}

@@ -10,7 +10,7 @@ import numpy as np
 
 from hepadv.cards.defence_card import DefenceCard
 from hepadv.data.preprocess import PreparedData
-from hepadv.defences.crafting import attack_seed
+from hepadv.defences.crafting import attack_seed, describe_attack
 from hepadv.defences.greybox import BaseRun, adversaries, class_indices, selection, train_base
 from hepadv.defences.pipelines import build_attack, component_id
 from hepadv.defences.pipelines.retrain import clean_auc, extend_split, load_retrained, train_on
@@ -47,7 +47,7 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
         from hepadv.plotting.defences import auc_runs
 
         auc_runs(out / "plots" / "auc_per_run.png", base, aug, "adversarially augmented")
-    return {"attack": build_attack(dcard.attack).describe(), "per_run": shares,
+    return {"attack": describe_attack(build_attack(dcard.attack)), "per_run": shares,
             "auc_base": base.tolist(), "auc_augmented": aug.tolist(),
             "auc_base_mean": float(base.mean()), "auc_augmented_mean": float(aug.mean()),
             "auc_gain": {"mean": float((aug - base).mean()), "std": float((aug - base).std())}}

@@ -20,7 +20,7 @@ import torch
 
 from hepadv.cards.defence_card import DefenceCard
 from hepadv.defences.base import FilterDefence
-from hepadv.defences.crafting import attack_seed, fooled_by, predicted_class
+from hepadv.defences.crafting import attack_seed, describe_attack, fooled_by, predicted_class
 from hepadv.defences.detector import efficiency_curve, fooling_ratios
 from hepadv.defences.greybox import SPLITS, Adversaries, BaseRun, adversaries, class_indices, selection, train_base
 from hepadv.defences.pipelines import build_attack, build_defence, component_id
@@ -163,7 +163,7 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
             float((s >= t).mean()) for s, t in zip(data_scores, thr, strict=True)]}
 
     metrics: dict[str, Any] = {
-        "attack": build_attack(dcard.attack).describe(),
+        "attack": describe_attack(build_attack(dcard.attack)),
         "defence": {"name": dcard.defence.name, "params": dcard.defence.validated_params.model_dump(mode="json")},
         "attacked_test_events": len(idx),
         "attack_classes": dcard.attack_classes,

@@ -17,7 +17,7 @@ import torch
 
 from hepadv.cards.defence_card import DefenceCard
 from hepadv.data.preprocess import PreparedData
-from hepadv.defences.crafting import attack_seed, fooled_by
+from hepadv.defences.crafting import attack_seed, describe_attack, fooled_by
 from hepadv.defences.greybox import BaseRun, adversaries, class_indices, selection, train_base
 from hepadv.defences.pipelines import build_attack, component_id
 from hepadv.defences.pipelines.retrain import clean_auc, extend_split, load_retrained, train_on
@@ -96,7 +96,7 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
     per_run_it = trained.mean(axis=2)  # [j, t]: grey-box (incl. white-box) FR of run j's model t
     off = ~np.eye(r, dtype=bool)
     metrics = {
-        "attack": build_attack(dcard.attack).describe(), "per_run": shares,
+        "attack": describe_attack(build_attack(dcard.attack)), "per_run": shares,
         "baseline_matrix": baseline.tolist(), "trained_fooling": trained.tolist(),
         "baseline": {"mean": float(baseline.mean()), "std": float(baseline.std()),
                      "grey_box_only": float(baseline[off].mean())},
