@@ -35,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
 PROVENANCE = re.compile(r"^_Measured at commit `(?P<commit>[0-9a-f]{7,40})(?P<dirty>\+dirty)?` on "
                         r"(?P<date>\d{4}-\d{2}-\d{2})", re.M)
+#: A block not measured yet says so, and holds no numbers until ``make figures`` fills it.
+PENDING = re.compile(r"^_Not yet measured", re.M)
 RAW = "raw"
 #: The distortion list the README's ``hepadv evaluate`` example names.
 DISTORTIONS = ("evaluation.attacks=[{name: fgsm}, {name: gaussian_noise, params: {sigma: 0.1}}, "
@@ -328,7 +330,7 @@ def list_blocks(readme: Path) -> None:
     for name, body in blocks(readme.read_text()).items():
         m = PROVENANCE.search(body)
         if m is None:
-            print(f"{name:12s} no provenance line")
+            print(f"{name:12s} {'not yet measured' if PENDING.search(body) else 'no provenance line'}")
             continue
         since = git("rev-list", "--count", f"{m.group('commit')}..HEAD", "--", "hepadv", "cards")
         print(f"{name:12s} commit {m.group('commit')} on {m.group('date')}: {since} commits to hepadv/ or cards/ since")

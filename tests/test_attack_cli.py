@@ -14,7 +14,7 @@ from hepadv.cli.main import build_app
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--set", "n_iterations=2", "--set", "num_bins=20", "--set", "min_change=0.05", "--set", "step=0.05",
-         "--set", "max_frob_single_change=0.002", "--set", "max_jsd_single_change=0.05"]
+         "--set", "max_frob_single_change=0.002", "--set", "max_jsd_single_change=0.05", "--set", "block_size=32"]
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
@@ -198,7 +198,7 @@ def test_conservattack_beats_fgsm_at_equal_visibility(attacked: tuple[Path, obje
         with torch.no_grad():
             return float((model(x_adv).argmax(1) != clean).double().mean())
 
-    ca = ConservAttack(min_change=0.2, step=0.2, n_steps=5, n_iterations=6, num_bins=bins,
+    ca = ConservAttack(min_change=0.2, step=0.2, n_steps=5, n_iterations=6, num_bins=bins, block_size=8,
                        max_jsd_single_change=0.05, max_frob_single_change=0.002).run(model, x, y, spec)
     ca_fr = fooling(ca.x_adv)
     ca_jsd = distribution_figures(x.numpy(), ca.x_adv.numpy(), spec.names, bins)["mean_jsd"]

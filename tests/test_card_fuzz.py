@@ -108,6 +108,18 @@ def keys() -> list[str]:
     return sorted(set(_known_keys()) | _component_keys())
 
 
+@pytest.fixture(scope="module")
+def all_kinds_keys(keys: list[str]) -> list[str]:
+    """Run-card keys plus those of the other cards ``cards validate`` accepts (attack, Data/MC, defence)."""
+    from hepadv.cards.attack_card import AttackCard
+    from hepadv.datamc.card import DataMCCard
+
+    found: set[str] = {"attack", "defence", "selection", "taggers"}
+    for model in (AttackCard, DataMCCard):
+        _schema_keys(model, found)
+    return sorted(found | set(keys))
+
+
 class RandomCard:
     """Random card structures and ``--set`` overrides from one seed: cheap enough for thousands of examples.
 
@@ -183,7 +195,27 @@ def test_load_card_fuzz(tmp_path: Path, keys: list[str]) -> None:
     run()
 
 
-def test_cards_validate_cli(tmp_path: Path, keys: list[str]) -> None:
+def test_every_card_kind(tmp_path: Path, all_kinds_keys: list[str]) -> None:
+    """``cards validate`` also takes attack and Data/MC cards: the same promise for their loaders."""
+    from hepadv.cards.kinds import describe_card
+
+    path = tmp_path / "card.yaml"
+
+    @settings(FUZZ, max_examples=500)
+    @given(seed=st.integers(0, 2**32 - 1))
+    def run(seed: int) -> None:
+        gen = RandomCard(seed, all_kinds_keys)
+        path.write_text(gen.text())
+        try:
+            assert describe_card(path, gen.overrides())
+        except HepadvError as exc:
+            assert str(exc) and "\n" not in str(exc), repr(str(exc))
+
+    run()
+
+
+def test_cards_validate_cli(tmp_path: Path, all_kinds_keys: list[str]) -> None:
+    keys = all_kinds_keys
     app = build_app()
     runner = CliRunner()
     path = tmp_path / "card.yaml"

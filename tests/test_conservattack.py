@@ -16,7 +16,7 @@ from hepadv.attacks.dataset_level import DatasetAttack
 from hepadv.errors import HepadvError
 
 SMALL = {"min_change": 0.05, "step": 0.1, "n_steps": 4, "n_iterations": 3, "num_bins": 8,
-         "max_jsd_single_change": 0.05, "max_frob_single_change": 0.004, "alpha": 4.0, "beta": 1.0}
+         "max_jsd_single_change": 0.05, "max_frob_single_change": 0.004, "alpha": 4.0, "beta": 1.0, "block_size": 32}
 
 
 # ---------- a slow, plainly written reference of seed 004 sec. 3 (from-scratch statistics everywhere) ----------
@@ -228,11 +228,12 @@ def test_figures_from_scratch_match_bookkeeping(small_tagger, control_region: bo
 
     data, model, x, y = small_tagger
     x, y = x[:400], y[:400]
-    result = ConservAttack({**SMALL, "control_region": control_region}).run(model, x, y, data.spec)
+    params = {**SMALL, "control_region": control_region, "num_bins": 40, "min_change": 0.3}
+    result = ConservAttack(params).run(model, x, y, data.spec)
     with torch.no_grad():
         p0, p1 = (torch.softmax(model(v), 1).double().numpy() for v in (x, result.x_adv))
     figs = figures_of_merit(x.numpy(), result.x_adv.numpy(), y.numpy(), p0, p1, data.spec.names, data.spec.classes,
-                            discriminators_for(data.spec), result.info["criterion"], SMALL["num_bins"],
+                            discriminators_for(data.spec), result.info["criterion"], params["num_bins"],
                             result.info["region_mask"])
     last = result.history[-1]
     assert figs["mean_jsd"] > 0 and figs["dfn"] > 0

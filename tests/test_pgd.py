@@ -91,5 +91,5 @@ def test_pgd_adversarial_training_uses_training_rng(small_tagger) -> None:  # ty
 
     model.eval()
     assert defence.batch_loss(model, x, y, w, loss_fn, masks).item() > loss_fn(model(x), y, w).item()
-    fixed = get_defence("adversarial_training")(attack="pgd", attack_params={"seed": 7})
-    assert fixed.attack.params.seed == 7
+    fixed = get_defence("adversarial_training")(attack="pgd", attack_params={"steps": 7})
+    assert fixed.attack.params.steps == 7

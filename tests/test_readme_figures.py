@@ -50,6 +50,9 @@ def test_every_block_is_a_known_figure_with_its_commit() -> None:
     in_git = (REPO / ".git").exists() and shutil.which("git") is not None
     for name, body in found.items():
         assert name in rf.FIGURES, f"block {name!r} has no renderer in scripts/readme_figures.py"
+        if rf.PENDING.search(body) and not rf.PROVENANCE.search(body):
+            assert not re.search(r"\d\.\d", body), f"block {name!r} is not yet measured but holds numbers"
+            continue
         lines = rf.PROVENANCE.findall(body)
         assert len(lines) == 1, f"block {name!r}: expected one 'Measured at commit ...' line"
         m = rf.PROVENANCE.search(body)

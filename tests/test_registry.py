@@ -33,7 +33,8 @@ def test_builtins_register_through_hooks() -> None:
     assert {"toyjets", "pfnano", "arrays"} <= set(get_registry("dataset").names())
     assert "adversarial_training" in get_registry("defence")
     builtin = {i.name: i for i in plugin_infos() if i.source == "built-in"}
-    assert builtin["hepadv.attacks"].components == {"attack": ["fgsm", "gaussian_noise", "pgd", "systematic_shift"]}
+    assert builtin["hepadv.attacks"].components == {
+        "attack": ["conservattack", "fgsm", "gaussian_noise", "pgd", "systematic_shift"]}
 
 
 def test_unknown_name_lists_valid_and_suggests() -> None:
@@ -42,7 +43,7 @@ def test_unknown_name_lists_valid_and_suggests() -> None:
     msg = str(exc.value)
     assert "unknown attack 'fgms'" in msg
     assert "did you mean 'fgsm'?" in msg
-    assert "valid names: fgsm" in msg
+    assert "valid names: conservattack, fgsm, gaussian_noise" in msg
 
 
 def test_plugin_object_registers_and_is_removed_after_test() -> None:
@@ -110,7 +111,7 @@ def test_real_entry_point_plugin_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     manager.reset()
     smear = hepadv.get_attack("smear")
     info = next(i for i in plugin_infos() if i.name == "smearing")
-    assert (info.source, info.version, info.error) == ("entry point", "0.1.0", None)
+    assert (info.source, info.version, info.error) == ("entry point", "0.2.0", None)
     assert info.components == {"attack": ["smear"]}
     assert smear.needs_labels is False
 

@@ -233,8 +233,7 @@ def test_early_stopped_run_stays_stopped_unless_patience_grows(tmp_path: Path, o
     assert len(more.history["epoch"]) > n
     assert more.history["lr"][n] == pytest.approx(0.5 / (1 + n / 30))  # the schedule continues
     resumes = [e for e in read_history(tmp_path / "run") if e["event"] == "resume"]
-    assert [e["changes"] for e in resumes] == [{"training.epochs": [30, 40], "variants.0.training.epochs": [30, 40]},
-                                               {"training.patience": [1, 2], "variants.0.training.patience": [1, 2]}]
+    assert [e["changes"] for e in resumes] == [{"training.epochs": [30, 40]}, {"training.patience": [1, 2]}]
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# only a comment\n# and another\n", "---\n"])

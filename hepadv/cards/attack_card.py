@@ -34,9 +34,11 @@ class AttackCard(Section):
 def validate_attack_card(data: dict[str, Any], label: str, base_dir: Path | None = None,
                          overrides: list[str] | None = None) -> AttackCard:
     """Validate an attack card dict; ``overrides`` (``KEY=VALUE``) apply to the attack's params."""
-    if overrides:
-        params = apply_overrides(dict((data.get("attack") or {}).get("params") or {}), overrides, label)
-        data = {**data, "attack": {**(data.get("attack") or {}), "params": params}}
+    attack = data.get("attack") or {}
+    if overrides and isinstance(attack, dict) and isinstance(attack.get("params") or {}, dict):
+        # (otherwise validation below says what attack or attack.params should be)
+        params = apply_overrides(dict(attack.get("params") or {}), overrides, label)
+        data = {**data, "attack": {**attack, "params": params}}
     try:
         card = AttackCard.model_validate(data)
     except ValidationError as exc:

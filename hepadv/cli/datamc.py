@@ -89,13 +89,14 @@ def print_summary(results: dict[str, Any]) -> None:
         _print_rate(results)
         return
     table = Table(title="KL(data || MC) per tagger output (JS distances in results.json)")
-    table.add_column("tagger", no_wrap=True)
-    table.add_column("MC", no_wrap=True)
+    shown = {t: v for t, v in results["divergences"].items() if "@e" not in t}
+    table.add_column("tagger", no_wrap=True, min_width=max([6, *(len(t) for t in shown)]))
+    table.add_column("MC", no_wrap=True, min_width=max([3, *(len(v) for v in results["variations"])]))
     outputs: list[str] = []
     for per_output in results["divergences"].values():
         outputs += [o for o in per_output if o not in outputs]
     for o in outputs:
-        table.add_column(o, justify="right", no_wrap=True)
+        table.add_column(o, justify="right", no_wrap=True, min_width=max(6, len(o)))
     for tagger, per_output in results["divergences"].items():
         if "@e" in tagger:  # per-epoch numbers are in results.json and the KL-vs-epoch plot
             continue
@@ -106,7 +107,8 @@ def print_summary(results: dict[str, Any]) -> None:
                 d = per_output.get(o, {}).get(variation)
                 cells.append("-" if not d or d["kl"] is None else f"{d['kl']:.4f}")
             table.add_row(tagger, variation, *cells)
-    console.print(table, width=max(console.width, 24 + 9 * len(outputs) + 3 * (len(outputs) + 2)), crop=False)
+    needed = sum(c.min_width or 0 for c in table.columns) + 3 * len(table.columns) + 1
+    console.print(table, width=max(console.width, needed), crop=False)  # numbers are never cut
     _print_rate(results)
 
 

@@ -55,8 +55,9 @@ def stacked(h: Any, variation: str, path: Path, title: str, xlabel: str, mc_flav
         ax.errorbar(centres, d_val, yerr=np.sqrt(np.clip(d_var, 0, None)), fmt="o", color="black", markersize=4,
                     label="Data")
         ax.set_ylabel("Jets")
-        ax.legend(fontsize="small", ncols=2)
-        add_label(ax, "Data/MC", rlabel=title)
+        ax.set_ylim(0, 1.6 * max(float(bottom.max()), float((d_val + np.sqrt(np.clip(d_var, 0, None))).max())))
+        ax.legend(fontsize="small", ncols=2, title=title, title_fontsize="small")
+        add_label(ax, "Data/MC")
         mc_scaled = mc_total * scale
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(mc_scaled > 0, d_val / mc_scaled, np.nan)
@@ -77,13 +78,15 @@ def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Pat
 
     if not series:
         return None
+    # the thesis draws the basic training solid and the adversarial one dashed: nominal-like variants first
+    ordered = sorted(series.items(), key=lambda kv: ("nominal" not in kv[0], kv[0]))
     with style_context():
-        fig = Figure(figsize=(20, 9))
+        fig = Figure(figsize=(24, 11), layout="constrained")
         axes = fig.subplots(2, 4).ravel()
         cycle = colours()
         styles = ["-", "--", ":", "-."]
-        for ax, output in zip(axes, GRID, strict=True):
-            for i, (variant, by_var) in enumerate(series.items()):
+        for n, (ax, output) in enumerate(zip(axes, GRID, strict=True)):
+            for i, (variant, by_var) in enumerate(ordered):
                 for j, (variation, by_out) in enumerate(by_var.items()):
                     pts = [(e, k) for e, k in by_out.get(output, []) if k is not None]
                     if pts:
@@ -92,8 +95,11 @@ def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Pat
                                 label=f"{variant} {variation}")
             ax.set_title(output, fontsize="medium")
             ax.set_xlabel("epoch")
-            ax.set_ylabel("KL(data || MC)")
-        axes[0].legend(fontsize="x-small")
+            if n % 4 == 0:
+                ax.set_ylabel("KL(data || MC)")
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize="small")
         if title:
             fig.suptitle(title)
         return savefig(fig, path)

@@ -100,7 +100,9 @@ def check_resume(old_config: dict[str, Any], new_config: dict[str, Any], where: 
                 f"cannot resume {where}: {path} was {_show(old)}, now {_show(new)}; on --resume only "
                 f"training.epochs and training.patience may grow (use --overwrite to start again)")
         honoured[path] = [old, new]
-    return honoured
+    # a top-level change shows once, not again for every variant that inherits it
+    return {path: change for path, change in honoured.items()
+            if not (path.startswith("variants.") and honoured.get("training." + path.split(".")[-1]) == change)}
 
 
 def read_history(out: Path) -> list[dict[str, Any]]:

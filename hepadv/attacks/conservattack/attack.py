@@ -13,9 +13,12 @@ and an event without any admissible candidate stays unchanged this iteration. Fo
 Statistics are exact and incremental (``stats.IncrementalStats``). ``block_size`` names the parallel
 semantics: that many events are scored against the same statistics, then their accepted changes are
 applied together and the statistics updated exactly. ``block_size: 1`` is the paper's strictly sequential
-loop; larger blocks vectorise (10^5 events in seconds per iteration instead of minutes) at the price that
-events of one block do not see each other's changes, so a block can push one histogram bin further than
-each of its events saw. The bounds hold per change against the statistics it was scored on.
+loop; larger blocks vectorise at the price that events of one block do not see each other's changes, so
+they can pile into the same cheap move and push one histogram bin further than each of them saw. What
+matters is the block's share of the set: on 2000 toy jets (5 iterations) blocks of 1, 16 and 256 gave
+FR 0.027 / 0.032 / 0.068 at mean JSD 0.0067 / 0.0079 / 0.038, for 45 / 4.2 / 1.9 s CPU. The default
+(None) is 0.1 % of the constrained events per block, close to sequential and still vectorised. The bounds
+hold per change against the statistics it was scored on.
 """
 
 from __future__ import annotations
@@ -64,9 +67,9 @@ class ConservAttackParams(DatasetAttackParams):
     use_disco: bool = Field(False, description=(
         "distance correlation instead of Pearson (sec. 10): not implemented yet, only false is accepted"))
     features: list[str] | None = Field(None, description="feature mask: names that may move (None: all)")
-    block_size: int = Field(256, ge=1, description=(
+    block_size: int | None = Field(None, ge=1, description=(
         "events scored against the same statistics before their changes are applied; 1 = the paper's "
-        "sequential loop"))
+        "sequential loop; None = 0.1 % of the constrained events (at least 1)"))
     fooled_by: Literal["argmax", "discriminator"] = Field("argmax", description=(
         "fooled = argmax class changed, or the discriminator crossed its working-point cut"))
     discriminator: str | None = Field(None, description="for fooled_by discriminator and the control region "
@@ -199,6 +202,8 @@ class ConservAttack(DatasetAttack):
         if not bool(allowed.any()):
             raise HepadvError("conservattack: no feature may move (all masked, integer or constant)")
         lo_c, hi_c = clean_range(X[cr_rows], movable[cr_rows])
+        block = p.block_size or max(1, -(-len(cr_rows) // 1000))
+        info["block_size"] = block
         lo_s, hi_s = clean_range(X, movable)
 
         fooled = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -225,8 +230,8 @@ class ConservAttack(DatasetAttack):
                     X[sr] = torch.where(take, torch.gather(values, 2, pick).squeeze(2), X[sr])
                     n_changed += int(take.any(dim=1).sum())
                 cr = idx[constrained[idx]]
-                for start in range(0, len(cr), p.block_size):
-                    rows = cr[start : start + p.block_size]
+                for start in range(0, len(cr), block):
+                    rows = cr[start : start + block]
                     changed, dj, df = self._block(stats, X, rows, local[rows], direction[rows], lo_c, hi_c, gen,
                                                   x.dtype, timing)
                     n_changed += changed
