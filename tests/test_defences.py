@@ -205,7 +205,7 @@ def test_donut_card_end_to_end_and_reuse(tmp_path: Path) -> None:
              "run.training.epochs=6", "max_events=1000", "data.max_events=500",
              # 1000 attacked events instead of 4000: one move shifts a histogram bin by 1/1000, so the
              # per-change JSD bound of the card (set for 4000) is scaled up accordingly
-             "attack.params.max_jsd_single_change=0.03"]
+             "attack.params.max_jsd_single_change=0.03", "attack.params.block_size=16"]
     args = ["defend", str(REPO / "cards" / "donut.yaml"), "--no-progress"]
     result = CliRunner().invoke(build_app(), [*args, *(x for s in small for x in ("--set", s))])
     assert result.exit_code == 0, result.output
