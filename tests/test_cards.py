@@ -23,10 +23,16 @@ def write(tmp_path: Path, text: str, name: str = "card.yaml") -> Path:
 @pytest.mark.parametrize("card", CARDS, ids=[c.name for c in CARDS])
 def test_every_shipped_card_validates(card: Path) -> None:
     from hepadv.cards.attack_card import load_attack_card
+    from hepadv.cards.defence_card import load_defence_card
     from hepadv.cards.kinds import card_kind
 
     if card_kind(card) == "attack":  # attack cards (hepadv attack) hold one attack's params
         assert load_attack_card(card).attack.validated_params is not None
+        return
+    if card_kind(card) == "defence":  # hepadv defend cards: a base run, an attack and a defence
+        dcard = load_defence_card(card)
+        assert dcard.run_card.variants and dcard.runs >= 2
+        assert dcard.attack.validated_params is not None and dcard.defence.validated_params is not None
         return
     loaded = load_card(card)
     assert loaded.variants

@@ -39,6 +39,12 @@ def describe_card(path: Path, overrides: list[str] | None = None) -> str:
         from hepadv.cards.attack_card import load_attack_card
 
         return f"attack card: {load_attack_card(path, overrides or []).attack.name}"
+    if kind == "defence":
+        from hepadv.cards.defence_card import load_defence_card
+
+        dcard = load_defence_card(path, overrides or [])
+        return (f"defence card: {dcard.defence.name} against {dcard.attack.name}, {dcard.runs} runs of "
+                f"{dcard.run_card.name}")
     if kind == "datamc":
         from hepadv.datamc.card import load_datamc_card
 

@@ -7,7 +7,7 @@ from hepadv.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(app: Any) -> None:
-    from hepadv.cli import attack, cards, datamc, evaluate, plugins, train
+    from hepadv.cli import attack, cards, datamc, defend, evaluate, plugins, train
 
     plugins.register(app)
     cards.register(app)
@@ -15,3 +15,4 @@ def register_commands(app: Any) -> None:
     evaluate.register(app)
     attack.register(app)
     datamc.register(app)
+    defend.register(app)

@@ -34,3 +34,44 @@ class TrainingStrategy:
 
 class TrainingDefence(Defence, TrainingStrategy):
     """A defence that is a training strategy."""
+
+
+class FilterDefence(Defence):
+    """A defence in front of a trained model: it scores inputs and rejects the ones it judges adversarial.
+
+    Subclasses implement ``fit`` (on clean and adversarial inputs, scaled), ``score`` (probability that an
+    input is clean) and ``state_dict``/``load_state_dict`` (plain tensors, for ``weights_only`` loading).
+    The detector pipeline (``hepadv defend``) works with any registered filter.
+    """
+
+    pipeline: ClassVar[str] = "detector"
+
+    def fit(self, clean: torch.Tensor, adversarial: torch.Tensor, clean_val: torch.Tensor,
+            adversarial_val: torch.Tensor, seed: int, progress: bool = False) -> dict[str, Any]:
+        """Train on (clean = 1, adversarial = 0); return a small history for the record."""
+        raise NotImplementedError
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """(n,) probability that each input is clean."""
+        raise NotImplementedError
+
+    @property
+    def threshold(self) -> float:
+        return float(getattr(self.params, "threshold", 0.5))
+
+    def accepts(self, x: torch.Tensor) -> torch.Tensor:
+        """(n,) bool: inputs the filter lets through (score >= threshold)."""
+        return self.score(x) >= self.threshold
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any], n_features: int) -> None:
+        raise NotImplementedError
+
+
+class RetrainingDefence(Defence):
+    """A defence that retrains the model on a training set extended with adversaries (augmentation,
+    iterative adversarial training); ``pipeline`` names the ``hepadv defend`` pipeline that runs it."""
+
+    pipeline: ClassVar[str]
