@@ -83,6 +83,11 @@ def write_card(path: Path, run: Path, out: Path, **extra: Any) -> Path:
     return path
 
 
+def slurm_params(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """Single-node test cluster: scheduler on localhost, small jobs, worker logs in tmp (not the repo)."""
+    return {"scheduler_host": "127.0.0.1", "memory": "1GB", "log_directory": str(tmp_path / "logs"), **extra}
+
+
 def hists(out: Path) -> dict[str, Any]:
     return pickle.loads((out / "hists.pkl").read_bytes())
 
@@ -163,7 +168,7 @@ def test_slurm_cli_equals_iterative_bit_for_bit(slurm: None, tmp_path: Path, tin
                                                 reference: dict[str, Any]) -> None:
     out = tmp_path / "out"
     card = write_card(tmp_path / "card.yaml", tiny_run, out,
-                      executor={"name": "slurm", "params": {"scheduler_host": "127.0.0.1", "memory": "1GB"}})
+                      executor={"name": "slurm", "params": slurm_params(tmp_path)})
     proc = cli("datamc", str(card), "--executor", "slurm", "--workers", "2", "--no-progress")
     text, _ = proc.communicate(timeout=300)
     print(text)
@@ -181,7 +186,7 @@ def test_scancelled_worker_stops_the_run_and_a_rerun_finishes_it(slurm: None, tm
     from hepadv.datamc.jobqueue import slurm_job_states
 
     out = tmp_path / "out"
-    params = {"scheduler_host": "127.0.0.1", "memory": "1GB", "lost_worker_timeout": 3}
+    params = slurm_params(tmp_path, lost_worker_timeout=3)
     card = write_card(tmp_path / "card.yaml", tiny_run, out, executor={"name": "slurm", "params": params})
     proc = cli("datamc", str(card), "--workers", "1", "--no-progress")
     wait_for_chunks(out, 2, proc)
@@ -205,7 +210,7 @@ def test_scancelled_worker_stops_the_run_and_a_rerun_finishes_it(slurm: None, tm
 def test_ctrl_c_cancels_the_jobs(slurm: None, tmp_path: Path, tiny_run: Path) -> None:
     out = tmp_path / "out"
     card = write_card(tmp_path / "card.yaml", tiny_run, out,
-                      executor={"name": "slurm", "params": {"scheduler_host": "127.0.0.1", "memory": "1GB"}})
+                      executor={"name": "slurm", "params": slurm_params(tmp_path)})
     proc = cli("datamc", str(card), "--workers", "2", "--no-progress")
     assert proc.stdout is not None
     lines = []
