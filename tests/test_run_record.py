@@ -297,19 +297,7 @@ def test_ctrl_c_keeps_completed_epochs_and_resume_continues(tmp_path: Path, one_
 
 
 def test_defence_that_cannot_train_refuses_before_anything_is_written(tmp_path: Path) -> None:
-    import hepadv
-    from hepadv.defences.base import Defence
-    from hepadv.registry import manager
-
-    class Detector(Defence):  # a defence, but not one that trains a model
-        name = "detector"
-
-    class Plugin:
-        @hepadv.hookimpl
-        def register_defences(self, register):  # type: ignore[no-untyped-def]
-            register(Detector)
-
-    manager.register_plugin(Plugin(), "detector-plugin")
+    # the built-in adversarial detector is a defence (a filter), but not one that trains a model
     card = write_card(tmp_path)
     line = one_line_error(train(card, "--set", "variants=[{name: d, defence: {name: detector}}]"))
     assert line.endswith("variants.0.defence.name: defence 'detector' is not a training strategy")
