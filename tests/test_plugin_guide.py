@@ -94,6 +94,10 @@ def test_guide_covers_every_kind_with_the_conventions(guide: Guide) -> None:
     needs_labels = {re.search(r"needs_labels: ClassVar\[bool\] = (\w+)", src).group(1) for src in per_event}
     assert needs_labels == {"True", "False"}  # a label-using and a label-free per-event attack
     assert any("(DatasetAttack)" in src for src in attacks.values())
+    defences = [(p / f"hepadv_{_entry_point(p)}").glob("*.py") for p in guide.packages
+                if p.name in hooks["register_defences"]]
+    sources = [f.read_text() for files in defences for f in files]
+    assert any("(TrainingDefence)" in src for src in sources) and any("(FilterDefence)" in src for src in sources)
     assert guide.runs and guide.scripts
 
 
@@ -122,6 +126,7 @@ def test_examples_run_through_the_cli(guide: Guide) -> None:
     assert "sip3d\tfloat" in inputs and "n_tracks\tinteger" in inputs and "classes: light, b" in inputs
     _check_dataset_level_attack(guide.root / folder / "runs" / "try")
     _check_datamc(guide.root / folder / "runs" / "datamc")
+    _check_filter(guide.root / folder / "runs" / "donut" / "defences")
 
     assert "moved: ['sip3d', 'mass_sv']" in script_output
     raw, flipped = (float(v) for v in flip_output.split()[-2:])
@@ -154,6 +159,18 @@ def _check_datamc(out: Path) -> None:
         assert 0 < cutflow[">= 1 clean jet"] <= cutflow["two opposite-sign muons"] < cutflow["all"]
         assert results["n_jets"][sample] == cutflow[">= 1 clean jet"]
     assert results["divergences"]
+
+
+def _check_filter(out: Path) -> None:
+    """knn_filter through hepadv defend: PGD fooled some background, the filter removed some of it, let clean in."""
+    (path,) = out.glob("filter-*/metrics.json")
+    metrics = json.loads(path.read_text())
+    assert metrics["defence"]["name"] == "knn_filter" and len(metrics["per_run"]) == 2
+    white, grey = metrics["white_box"], metrics["grey_box"]
+    assert white["initial_mean"] > 0 and grey["initial"]["mean"] > 0
+    assert white["corrected_mean"] < white["initial_mean"] and grey["corrected"]["mean"] < grey["initial"]["mean"]
+    assert min(white["detector_efficiency_clean"]) > 0.5  # not "reject everything", which would also correct
+    assert min(white["detector_auc"]) > 0.5
 
 
 #: The README's minimal attack (flip) applied to the combined run's nominal model.
