@@ -569,6 +569,123 @@ def test_registered_through_the_entry_point(monkeypatch: pytest.MonkeyPatch) -> 
         reset()
 '''
 
+FILTER = '''\
+"""The ``$component`` filter defence: distance to the clean mean, scored against the clean distances."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+
+from hepadv.components import ComponentParams
+from hepadv.defences.base import FilterDefence
+
+
+class $cls(FilterDefence):
+    """Score = share of (a seeded subset of) clean train events at least as far from the clean mean.
+
+    Distances are RMS over features of (x - mean) / std of the clean events, so the score of a clean input
+    is uniform on [0, 1] and ``threshold`` is the clean rejection rate. It catches adversaries that move
+    away from the clean bulk; ones moved toward it (the donut's) need a filter that learns from the
+    adversaries as well (see the built-in ``detector``). Inputs are scaled float32 (n, n_features).
+    """
+
+    name: ClassVar[str] = "$component"
+
+    class Params(ComponentParams):
+        threshold: float = Field(0.05, gt=0, lt=1, description="score below it: rejected (clean rejection rate)")
+        max_reference: int = Field(20000, ge=2, description="clean distances kept (random subset, seeded)")
+
+    def __init__(self, params: Any = None, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self.mean = self.std = self.reference = torch.zeros(0)
+
+    def fit(self, clean: torch.Tensor, adversarial: torch.Tensor, clean_val: torch.Tensor,
+            adversarial_val: torch.Tensor, seed: int, progress: bool = False) -> dict[str, Any]:
+        clean = clean.float()
+        self.mean, self.std = clean.mean(dim=0), clean.std(dim=0).clamp_min(1e-6)
+        keep = torch.randperm(len(clean), generator=torch.Generator().manual_seed(seed))[: self.params.max_reference]
+        self.reference = self._distance(clean[keep]).sort().values
+        return {"val_clean_accepted": [float(self.accepts(clean_val).float().mean())],
+                "val_adversarial_caught": [float((~self.accepts(adversarial_val)).float().mean())]}
+
+    def _distance(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.float() - self.mean) / self.std).pow(2).mean(dim=1).sqrt()
+
+    @torch.no_grad()
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        if not len(self.reference):
+            raise RuntimeError("$component is not fitted; call fit or load_state_dict first")
+        below = torch.searchsorted(self.reference, self._distance(x).contiguous())
+        return 1.0 - below.float() / len(self.reference)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std, "reference": self.reference}
+
+    def load_state_dict(self, state: dict[str, Any], n_features: int) -> None:
+        self.mean, self.std, self.reference = state["mean"], state["std"], state["reference"]
+        if self.mean.shape != (n_features,):
+            raise ValueError(f"state holds {tuple(self.mean.shape)} means, expected ({n_features},)")
+'''
+
+FILTER_TEST = '''\
+"""$cls: clean inputs pass at the threshold's rate, far ones are caught, seeded, state round trip, registration."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+import hepadv
+from hepadv.registry import reset
+from $package.filter import $cls
+
+
+def fitted(seed: int = 0) -> tuple[$cls, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    clean, far = torch.randn(4000, 3, generator=gen), torch.randn(400, 3, generator=gen) + 4.0
+    defence = $cls(threshold=0.05, max_reference=2000)
+    history = defence.fit(clean[:3000], far[:200], clean[3000:], far[200:], seed=seed)
+    assert set(history) == {"val_clean_accepted", "val_adversarial_caught"}
+    return defence, clean[3000:], far[200:]
+
+
+def test_clean_pass_at_the_threshold_rate_and_far_inputs_are_caught() -> None:
+    defence, clean, far = fitted()
+    scores = defence.score(clean)
+    assert scores.shape == (len(clean),) and float(scores.min()) >= 0 and float(scores.max()) <= 1
+    assert abs(float(defence.accepts(clean).float().mean()) - 0.95) < 0.03
+    assert float((~defence.accepts(far)).float().mean()) > 0.9
+
+
+def test_seeded() -> None:
+    assert torch.equal(fitted(3)[0].reference, fitted(3)[0].reference)
+    assert not torch.equal(fitted(3)[0].reference, fitted(4)[0].reference)
+
+
+def test_state_loads_with_weights_only() -> None:
+    defence, clean, _ = fitted()
+    buffer = io.BytesIO()
+    torch.save(defence.state_dict(), buffer)
+    buffer.seek(0)
+    again = $cls(threshold=0.05, max_reference=2000)
+    again.load_state_dict(torch.load(buffer, weights_only=True), n_features=3)
+    assert torch.equal(again.score(clean), defence.score(clean))
+
+
+def test_registered_through_the_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEPADV_LOAD_PLUGINS", "$component")
+    reset()
+    try:
+        assert hepadv.get_defence("$component") is $cls
+    finally:
+        reset()
+'''
+
 COMMAND = '''\
 """``hepadv $command``: the registered attacks, whether each needs labels, and which plugin brings it."""
 
@@ -890,6 +1007,10 @@ KINDS: dict[str, Kind] = {
                     "the $component training defence (noise augmentation)", DEFENCE, DEFENCE_TEST,
                     "Use it in a card:\n\n    variants:\n      - name: nominal\n      - name: $component\n"
                     "        defence: {name: $component, params: {sigma: 0.05}}\n"),
+    "filter": Kind("filter", "register_defences", "filter", "defence", "filter class",
+                   "the $component filter defence (distance to the clean mean)", FILTER, FILTER_TEST,
+                   "Use it in a defence card (`hepadv defend CARD`):\n\n"
+                   "    defence: {name: $component, params: {threshold: 0.05}}\n"),
     "selection": Kind("selection", "register_selections", "selection", "selection", "selection class",
                       "the $component Data/MC selection (opposite-sign dimuon + jet)", SELECTION, SELECTION_TEST,
                       "Use it in a Data/MC card:\n\n    selection: {name: $component}\n"
