@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
-from hepadv.cards.load import apply_overrides, describe_error, load_card, validate_card
+from hepadv.cards.load import apply_overrides, describe_error, load_card, validate_card, validate_component_specs
 from hepadv.cards.schema import ComponentSpec, RunCard, Section
-from hepadv.errors import CardError, UnknownComponentError
+from hepadv.errors import CardError
 
 
 class DataSection(Section):
@@ -107,8 +107,6 @@ def load_defence_card(path: str | Path, overrides: list[str] | None = None) -> D
 
 
 def validate_defence_card(data: dict[str, Any], label: str, base_dir: Path) -> DefenceCard:
-    from hepadv.registry.manager import lookup
-
     try:
         card = DefenceCard.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
@@ -128,15 +126,7 @@ def validate_defence_card(data: dict[str, Any], label: str, base_dir: Path) -> D
     specs = [("defence", "defence", card.defence), ("attack", "attack", card.attack)]
     if card.data is not None and card.data.distortion is not None:
         specs.append(("attack", "data.distortion", card.data.distortion))
-    for kind, where, spec in specs:
-        try:
-            cls = lookup(kind, spec.name)
-        except UnknownComponentError as exc:
-            raise CardError(f"{label}: {where}.name: {exc}") from None
-        try:
-            spec._validated = cls.parse_params(spec.params, base_dir)
-        except ValidationError as exc:
-            raise CardError(f"{label}: {where}.params.{describe_error(exc, cls.Params)}") from None
+    validate_component_specs(specs, label, base_dir)
     _check_defence_kind(card, label)
     _check_data(card, label)
     _check_train_attack_ranges(card, label)

@@ -97,9 +97,17 @@ def validate_card(
 
 
 def _validate_components(card: RunCard, label: str, base_dir: Path | None) -> None:
+    validate_component_specs(card.component_specs(), label, base_dir)
+
+
+def validate_component_specs(specs: list[tuple[str, str, Any]], label: str, base_dir: Path | None) -> None:
+    """Look up every (kind, field path, ComponentSpec) and validate its params with the component's model.
+
+    Every card kind (run, attack, Data/MC, defence) goes through this, so the error lines read alike.
+    """
     from hepadv.registry.manager import lookup
 
-    for kind, where, spec in card.component_specs():
+    for kind, where, spec in specs:
         try:
             cls = lookup(kind, spec.name)
         except UnknownComponentError as exc:

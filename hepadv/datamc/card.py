@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from hepadv.cards.load import apply_overrides, describe_error
 from hepadv.cards.schema import ComponentSpec, Section
-from hepadv.errors import CardError, UnknownComponentError
+from hepadv.errors import CardError
 from hepadv.paths import CardPath
 
 
@@ -113,16 +113,9 @@ def load_datamc_card(path: str | Path | None, overrides: list[str] | None = None
 
 
 def validate_components(card: DataMCCard, label: str, base_dir: Path | None = None) -> None:
-    from hepadv.registry.manager import lookup
+    from hepadv.cards.load import validate_component_specs
 
-    specs = [("selection", "selection", card.selection), ("executor", "executor", card.executor)]
+    specs: list[tuple[str, str, Any]] = [("selection", "selection", card.selection),
+                                         ("executor", "executor", card.executor)]
     specs += [("attack", f"distortions.{i}", d) for i, d in enumerate(card.distortions)]
-    for kind, where, spec in specs:
-        try:
-            cls = lookup(kind, spec.name)
-        except UnknownComponentError as exc:
-            raise CardError(f"{label}: {where}.name: {exc}") from None
-        try:
-            spec._validated = cls.parse_params(spec.params, base_dir)
-        except ValidationError as exc:
-            raise CardError(f"{label}: {where}.params.{describe_error(exc, cls.Params)}") from None
+    validate_component_specs(specs, label, base_dir)
