@@ -16,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError
 
-from hepadv.cards.load import apply_overrides, describe_error
+from hepadv.cards.load import apply_overrides, describe_error, parse_yaml
 from hepadv.cards.schema import ComponentSpec, Section
 from hepadv.errors import CardError, UnknownComponentError
 
@@ -62,12 +61,7 @@ def load_attack_card(path: str | Path, overrides: list[str] | None = None) -> At
     path = Path(path)
     if not path.is_file():
         raise CardError(f"{path}: no such attack card")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise CardError(f"{path}{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}") from None
+    data = parse_yaml(path.read_text(), str(path))
     if not isinstance(data, dict):
         raise CardError(f"{path}: expected a mapping with an 'attack' section, got {type(data).__name__}")
     return validate_attack_card(data, str(path), path.resolve().parent, overrides)

@@ -16,10 +16,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
-from hepadv.cards.load import apply_overrides, describe_error, load_card, validate_card, validate_component_specs
+from hepadv.cards.load import (
+    apply_overrides,
+    describe_error,
+    load_card,
+    parse_yaml,
+    validate_card,
+    validate_component_specs,
+)
 from hepadv.cards.schema import ComponentSpec, RunCard, Section
 from hepadv.errors import CardError
 
@@ -94,10 +100,7 @@ def load_defence_card(path: str | Path, overrides: list[str] | None = None) -> D
     label = str(path)
     if not path.is_file():
         raise CardError(f"{label}: no such card file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CardError(f"{label}: YAML syntax error: {str(exc).splitlines()[0]}") from None
+    data = parse_yaml(path.read_text(), label)
     if not isinstance(data, dict):
         raise CardError(f"{label}: expected a mapping at the top level")
     data = apply_overrides(data, overrides or [], label)

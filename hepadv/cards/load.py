@@ -42,6 +42,17 @@ def safe_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_SAFE_LOADER)
 
 
+def parse_yaml(text: str, label: str) -> Any:
+    """Safe-parse YAML; a syntax error is one CardError line naming the file, line and column."""
+    try:
+        return safe_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CardError(f"{label}{where}: YAML syntax error: {problem}") from None
+
+
 def load_card(path: str | Path, overrides: list[str] | None = None, validate_components: bool = True) -> RunCard:
     """Read, override (``a.b=c``) and validate a card, including each component's ``params``."""
     path = Path(path)
@@ -54,13 +65,7 @@ def load_card(path: str | Path, overrides: list[str] | None = None, validate_com
         text = path.read_text()
     except OSError as exc:
         raise CardError(f"{label}: cannot read card ({exc.strerror})") from None
-    try:
-        data = safe_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise CardError(f"{label}{where}: YAML syntax error: {problem}") from None
+    data = parse_yaml(text, label)
     if data is None:  # empty, or only comments: almost surely a mistake, and the defaults mean a long run
         raise CardError(f"{label}: card is empty; write `{{}}` to accept every default")
     if not isinstance(data, dict):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from hepadv.cards.load import apply_overrides, describe_error
@@ -93,12 +92,9 @@ def load_datamc_card(path: str | Path | None, overrides: list[str] | None = None
         label = str(path)
         if not path.is_file():
             raise CardError(f"{label}: no such card file")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-            raise CardError(f"{label}{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+        from hepadv.cards.load import parse_yaml
+
+        loaded = parse_yaml(path.read_text(), label)
         if loaded is not None and not isinstance(loaded, dict):
             raise CardError(f"{label}: expected a mapping of sections at the top level, got {type(loaded).__name__}")
         data = loaded or {}
