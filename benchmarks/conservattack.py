@@ -2,11 +2,13 @@
 
 Table 1: for the same candidates (one changed entry each), the incremental JSD/dFN of ``IncrementalStats.score``
 against recomputing histograms and the Pearson matrix from scratch, at n = 1e4, 1e5, 1e6 events and d = 30, 67:
-max difference and time per candidate. Table 2: the whole attack (default card settings, block_size 0.1 % of n) on
+max difference and time per candidate. Table 2: the whole attack (the params of cards/conservattack.yaml) on
 1e5 events x 67 features x 10 iterations of the trained main-job model if ``runs/adv`` exists (else a
-synthetic 4-class MLP), its scaling with n and d, and where the time goes.
+synthetic 4-class MLP), its scaling with n and d, and where the time goes. Tables 3 and 4: the same for
+``use_disco`` (distance correlation on groups of m events): incremental score vs recomputation, and the
+whole attack on 2500 jets (the paper's DisCo runs attacked 1000-2500 events) next to the Pearson one.
 
-    python benchmarks/conservattack.py [--quick] [--threads N] [--device cpu|cuda]
+    python benchmarks/conservattack.py [--quick] [--threads N] [--device cpu|cuda] [--json PATH]
 
 Timings depend on the machine and its load; compare the ratios.
 """
@@ -14,6 +16,7 @@ Timings depend on the machine and its load; compare the ratios.
 from __future__ import annotations
 
 import argparse
+import platform
 import time
 from pathlib import Path
 
@@ -27,8 +30,15 @@ from hepadv.attacks.conservattack.stats import IncrementalStats, recompute
 from hepadv.data.base import FeatureSpec
 
 console = Console(width=150)
-CARD = {"min_change": 0.2, "step": 0.2, "n_steps": 10, "n_iterations": 10, "num_bins": 200, "alpha": 4.0,
-        "beta": 1.0, "max_jsd_single_change": 0.006, "max_frob_single_change": 0.0002}
+RESULTS: dict[str, list[dict]] = {"scoring": [], "attack": [], "disco_scoring": [], "disco_attack": []}
+CARD_PATH = Path(__file__).resolve().parents[1] / "cards" / "conservattack.yaml"
+
+
+def card_params() -> dict:
+    """The shipped card's params (cards/conservattack.yaml), so the benchmark measures what users run."""
+    from hepadv.cards.attack_card import load_attack_card
+
+    return load_attack_card(CARD_PATH, []).attack.validated_params.model_dump()
 
 
 def correlated(n: int, d: int, seed: int, device: str) -> torch.Tensor:
@@ -78,6 +88,8 @@ def scoring_table(sizes: list[int], dims: list[int], device: str) -> None:
             full = (time.perf_counter() - t0) / k
             table.add_row(f"{n:.0e}", str(d), f"{values.numel():,}", f"{inc * 1e6:.3f} µs", f"{full * 1e3:.1f} ms",
                           f"{full / inc:,.0f}", f"{max(diffs_j):.1e}", f"{max(diffs_f):.1e}")
+            RESULTS["scoring"].append({"n": n, "d": d, "incremental_s": inc, "full_s": full, "ratio": full / inc,
+                                       "max_diff_jsd": max(diffs_j), "max_diff_dfn": max(diffs_f)})
             del stats, x
     console.print(table)
 
@@ -139,7 +151,7 @@ def attack_table(n_full: int, device: str) -> None:
             kind, target = "synthetic", synthetic_target(n, d, device)
         model, x, y, spec = target
         t0 = time.perf_counter()
-        result = ConservAttack(CARD).run(model, x, y, spec)
+        result = ConservAttack(card_params()).run(model, x, y, spec)
         total = time.perf_counter() - t0
         h = result.history
         work = sum(e["n_active"] for e in h)
@@ -147,7 +159,64 @@ def attack_table(n_full: int, device: str) -> None:
         table.add_row(kind, f"{n:,}", str(d), f"{total:.1f} s", f"{total / max(work, 1) * 1e6:.0f} µs",
                       *(f"{100 * v / total:.0f} %" for v in parts.values()), f"{h[-1]['fooling_ratio']:.3f}",
                       f"{h[-1]['mean_jsd']:.4f}", f"{h[-1]['dfn']:.4f}")
+        RESULTS["attack"].append({"data": kind, "n": n, "d": d, "seconds": total, "event_iterations": work,
+                                  "share": {k: v / total for k, v in parts.items()},
+                                  "fooling_ratio": h[-1]["fooling_ratio"], "mean_jsd": h[-1]["mean_jsd"],
+                                  "dfn": h[-1]["dfn"], "block_size": result.info["block_size"]})
     console.print(table)
+
+
+def disco_table(sizes: list[int], m: int, device: str) -> None:
+    """use_disco: incremental distance-correlation scores vs recomputing R per candidate, and whole attacks."""
+    from hepadv.attacks.conservattack.disco import DisCoStats, distance_correlation, relative_change
+
+    table = Table(title=f"use_disco: distance correlation on groups of m = {m} events")
+    for col in ("d", "incremental / cand.", "full / cand.", "time ratio", "max |d dFN|"):
+        table.add_column(col, justify="right")
+    for d in (30, 67):
+        x = correlated(m, d, 4, device)
+        keep = torch.ones(d, dtype=torch.bool, device=device)
+        stats = DisCoStats(x, keep)
+        stats.apply(torch.arange(0, m, 7, device=device), stats.x[::7] + 0.3)
+        rows = torch.arange(16, device=device)
+        values = stats.x[rows][:, :, None] + 0.05 * torch.arange(1, 5, dtype=torch.float64, device=device)
+        stats.score(rows, values)
+        t0 = time.perf_counter()
+        got = stats.score(rows, values)
+        inc = (time.perf_counter() - t0) / values.numel()
+        r_clean, _ = distance_correlation(x)
+        diffs = []
+        t0 = time.perf_counter()
+        for b, j, c in ((0, 0, 0), (3, d // 2, 2), (15, d - 1, 3)):
+            y = stats.x.clone()
+            y[b, j] = values[b, j, c]
+            diffs.append(abs(relative_change(distance_correlation(y)[0], r_clean, keep) - float(got[b, j, c])))
+        full = (time.perf_counter() - t0) / 3
+        table.add_row(str(d), f"{inc * 1e6:.1f} µs", f"{full * 1e3:.0f} ms", f"{full / inc:,.0f}", f"{max(diffs):.1e}")
+        RESULTS["disco_scoring"].append({"m": m, "d": d, "incremental_s": inc, "full_s": full, "ratio": full / inc,
+                                         "max_diff_dfn": max(diffs)})
+    console.print(table)
+    whole = Table(title="Whole attack, card settings, Pearson vs use_disco (d = 67)")
+    for col in ("n", "dFN from", "total", "per event-iteration", "FR", "mean JSD", "dFN", "dFN disco"):
+        whole.add_column(col, justify="right")
+    for n in sizes:
+        target = toy_target(n, device) or synthetic_target(n, 67, device)
+        model, x, y, spec = target
+        for disco in (False, True):
+            t0 = time.perf_counter()
+            result = ConservAttack({**card_params(), "use_disco": disco, "disco_subsample": m}).run(model, x, y, spec)
+            total = time.perf_counter() - t0
+            h = result.history
+            work = sum(e["n_active"] for e in h)
+            whole.add_row(f"{n:,}", "disco" if disco else "Pearson", f"{total:.1f} s",
+                          f"{total / max(work, 1) * 1e6:.0f} µs", f"{h[-1]['fooling_ratio']:.3f}",
+                          f"{h[-1]['mean_jsd']:.4f}", f"{h[-1]['dfn']:.4f}",
+                          f"{h[-1]['dfn_disco']:.4f}" if disco else "")
+            RESULTS["disco_attack"].append({"n": n, "m": m, "disco": disco, "seconds": total,
+                                            "event_iterations": work, "fooling_ratio": h[-1]["fooling_ratio"],
+                                            "mean_jsd": h[-1]["mean_jsd"], "dfn": h[-1]["dfn"],
+                                            "dfn_disco": h[-1].get("dfn_disco")})
+    console.print(whole)
 
 
 def main() -> None:
@@ -156,18 +225,33 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-attack", action="store_true")
+    ap.add_argument("--skip-disco", action="store_true")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    t0 = time.perf_counter()
     if args.quick:
         scoring_table([10_000], [30], args.device)
         if not args.skip_attack:
             attack_table(8_000, args.device)
-        return
-    scoring_table([10_000, 100_000, 1_000_000], [30, 67], args.device)
-    if not args.skip_attack:
-        attack_table(100_000, args.device)
+        if not args.skip_disco:
+            disco_table([1024], 256, args.device)
+    else:
+        scoring_table([10_000, 100_000, 1_000_000], [30, 67], args.device)
+        if not args.skip_attack:
+            attack_table(100_000, args.device)
+        if not args.skip_disco:
+            disco_table([2500], 512, args.device)
+    if args.json is not None:
+        from hepadv.io import write_json
+
+        device = torch.cuda.get_device_name(0) if args.device == "cuda" else (platform.processor() or "CPU")
+        write_json(args.json, {**RESULTS, "threads": torch.get_num_threads(), "device": args.device,
+                               "device_name": device, "torch": torch.__version__,
+                               "seconds": time.perf_counter() - t0, "card": card_params()})
+        console.print(f"written {args.json}")
 
 
 if __name__ == "__main__":

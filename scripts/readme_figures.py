@@ -201,6 +201,79 @@ RUNS: dict[str, Run] = {
     "adv_pgd": Run("cards/adv_pgd.yaml"),
     "adv_ablation": Run("cards/adv_ablation.yaml"),
 }
+#: attack comparisons: key -> (label, ``hepadv attack`` arguments) per row, all on the main job's test split
+ATTACKS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "attacks": (
+        ("conservattack", ("--plugin", "conservattack")),
+        *((f"fgsm eps {e}", ("--plugin", "fgsm", "--set", f"epsilon={e}")) for e in ("0.01", "0.05", "0.1", "0.2")),
+    ),
+}
+
+
+def render_attacks(results: dict[str, Any]) -> str:
+    """FGSM and CONSERVAttack through ``hepadv attack``: fooling ratio against how visible each attack is."""
+    first = next(iter(results.values()))
+    lines = [f"All {first['n_events']:,} {first['split']} jets of the main job (`cards/adv.yaml`); fooled = "
+             f"{next(iter(first['variants'].values()))['fooled_definition']}; JSD and dFN from scratch on the "
+             "final sets (200 bins over the clean range plus under/overflow):", "",
+             "| attack | model | fooling ratio | mean JSD | dFN | BvsL AUC raw -> attacked | CvsL AUC raw -> attacked |"
+             " seconds |", "|---|---|---|---|---|---|---|---|"]
+    for label, summary in results.items():
+        for variant, v in summary["variants"].items():
+            auc = v["auc"]
+            lines.append(f"| {label} | {variant} | {v['fooling_ratio']:.3f} | {v['mean_jsd']:.4f} | {v['dfn']:.4f} | "
+                         f"{_f(auc['BvsL']['raw'])} -> {_f(auc['BvsL']['attacked'])} | "
+                         f"{_f(auc['CvsL']['raw'])} -> {_f(auc['CvsL']['attacked'])} | {v['seconds']:.0f} |")
+    ca = results.get("conservattack")
+    if ca is not None:
+        lines.append("")
+        for variant, v in ca["variants"].items():
+            ok = v["fooling_ratio"] >= 0.6 and v["mean_jsd"] <= 0.05 and v["dfn"] <= 0.2
+            fgsm = [(lab, s["variants"][variant]) for lab, s in results.items() if lab.startswith("fgsm")]
+            beaten = [lab for lab, f in fgsm
+                      if f["mean_jsd"] >= v["mean_jsd"] and f["fooling_ratio"] < v["fooling_ratio"]]
+            lines.append(f"- {variant}: CONSERVAttack FR {v['fooling_ratio']:.3f} at mean JSD {v['mean_jsd']:.4f}, "
+                         f"dFN {v['dfn']:.4f}: goal FR >= 0.6 at JSD <= 0.05 and dFN <= 0.2 "
+                         f"**{'reached' if ok else 'missed'}**; higher FR at equal or lower JSD than "
+                         f"{', '.join(beaten) if beaten else 'no FGSM row'}.")
+    return "\n".join(lines) + "\n"
+
+
+def render_conservattack_benchmark(results: dict[str, Any]) -> str:
+    """benchmarks/conservattack.py --json: incremental vs full scores, the whole attack, the DisCo variant."""
+    lines = [f"{results['device_name']}, {results['threads']} torch threads, device {results['device']}.", "",
+             "Incremental candidate score vs recomputing histograms and the Pearson matrix for the same candidates:",
+             "", "| n | d | incremental per candidate | full per candidate | ratio | max diff JSD | max diff dFN |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results["scoring"]:
+        lines.append(f"| {r['n']:.0e} | {r['d']} | {r['incremental_s'] * 1e6:.2f} µs | {r['full_s'] * 1e3:.1f} ms | "
+                     f"{r['ratio']:.1e} | {r['max_diff_jsd']:.1e} | {r['max_diff_dfn']:.1e} |")
+    lines += ["", "Whole attack, params of `cards/conservattack.yaml` (10 iterations); where the time goes:", "",
+              "| data | n | d | block | total | per event-iteration | gradient | score | apply | predict | FR | "
+              "mean JSD | dFN |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["attack"]:
+        sh = r["share"]
+        lines.append(f"| {r['data']} | {r['n']:,} | {r['d']} | {r['block_size']} | {r['seconds']:.0f} s | "
+                     f"{r['seconds'] / max(r['event_iterations'], 1) * 1e6:.0f} µs | "
+                     + " | ".join(f"{100 * sh[k]:.0f} %" for k in ("gradient", "score", "apply", "predict"))
+                     + f" | {r['fooling_ratio']:.3f} | {r['mean_jsd']:.4f} | {r['dfn']:.4f} |")
+    if results.get("disco_scoring"):
+        lines += ["", "`use_disco`: incremental distance-correlation score vs recomputing it per candidate:", "",
+                  "| m | d | incremental per candidate | full per candidate | ratio | max diff dFN |",
+                  "|---|---|---|---|---|---|"]
+        for r in results["disco_scoring"]:
+            lines.append(f"| {r['m']} | {r['d']} | {r['incremental_s'] * 1e6:.1f} µs | {r['full_s'] * 1e3:.0f} ms | "
+                         f"{r['ratio']:.1e} | {r['max_diff_dfn']:.1e} |")
+        lines += ["", "| n | dFN from | total | per event-iteration | FR | mean JSD | dFN (Pearson) | dFN (disco) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in results["disco_attack"]:
+            lines.append(f"| {r['n']:,} | {'distance correlation, m = ' + str(r['m']) if r['disco'] else 'Pearson'} | "
+                         f"{r['seconds']:.0f} s | {r['seconds'] / max(r['event_iterations'], 1) * 1e6:.0f} µs | "
+                         f"{r['fooling_ratio']:.3f} | {r['mean_jsd']:.4f} | {r['dfn']:.4f} | "
+                         f"{_f(r['dfn_disco'])} |")
+    return "\n".join(lines) + "\n"
+
+
 #: README block name -> (run it comes from, renderer)
 FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "demo": ("adv", render_demo),
@@ -210,12 +283,17 @@ FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ablation": ("adv_ablation", render_demo),  # the headline table without the planted feature
     "benchmark": ("benchmark", render_benchmark),
     "benchmark-gpu": ("benchmark-gpu", render_benchmark),
+    "attacks": ("attacks", render_attacks),
+    "conservattack-benchmark": ("conservattack-benchmark", render_conservattack_benchmark),
 }
 #: benchmark key -> its arguments (the GPU table: ``make benchmark-gpu``'s eager run)
 BENCHMARKS: dict[str, tuple[str, ...]] = {
     "benchmark": (),
     "benchmark-gpu": ("--device", "cuda", "--jets", "10000000", "--repeats", "5"),
+    "conservattack-benchmark": (),
 }
+#: benchmark key -> its script (default: the training throughput)
+SCRIPTS: dict[str, str] = {"conservattack-benchmark": "benchmarks/conservattack.py"}
 
 
 # ---------------------------------------------------------------- measuring
@@ -266,8 +344,12 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
             benchmark_args: tuple[str, ...] = ()) -> Measured:
     if key in done:
         return done[key]
+    if key in ATTACKS:
+        done[key] = measure_attacks(key, rerun, runs_dir)
+        return done[key]
     if key in BENCHMARKS:
-        done[key] = measure_benchmark(key, rerun, runs_dir, (*BENCHMARKS[key], *benchmark_args))
+        extra = benchmark_args if key not in SCRIPTS else ()
+        done[key] = measure_benchmark(key, rerun, runs_dir, (*BENCHMARKS[key], *extra))
         return done[key]
     run = RUNS[key]
     out = run_output(key, runs_dir)
@@ -299,7 +381,7 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
 def measure_benchmark(key: str, rerun: bool, runs_dir: Path | None, extra: tuple[str, ...] = ()) -> Measured:
     """One run of benchmarks/training_throughput.py: every batch size, interleaved, written as JSON."""
     path = (runs_dir.resolve() if runs_dir is not None else REPO / "runs") / f"{key}.json"
-    cmd = [sys.executable, "benchmarks/training_throughput.py", *extra]
+    cmd = [sys.executable, SCRIPTS.get(key, "benchmarks/training_throughput.py"), *extra]
     seconds = None
     if rerun:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -310,6 +392,28 @@ def measure_benchmark(key: str, rerun: bool, runs_dir: Path | None, extra: tuple
     if not path.is_file():
         raise SystemExit(f"{path}: no benchmark results (run without --from-runs to produce them)")
     return Measured(json.loads(path.read_text()), shlex.join(["python", *cmd[1:]]), seconds)
+
+
+def measure_attacks(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
+    """Each row of ``ATTACKS[key]`` through ``hepadv attack`` into one folder; results keyed by row label."""
+    base = (runs_dir.resolve() if runs_dir is not None else REPO / "runs") / f"readme-{key}"
+    rows = ATTACKS[key]
+    seconds = None
+    if rerun:
+        t0 = time.perf_counter()
+        for i, (_, args) in enumerate(rows):
+            cmd = ["hepadv", "attack", *args, "--no-progress", "--output", str(base / str(i))]
+            print("$", shlex.join(cmd), flush=True)
+            subprocess.run([sys.executable, "-m", *cmd], cwd=REPO, check=True)
+        seconds = time.perf_counter() - t0
+    results = {}
+    for i, (label, _) in enumerate(rows):
+        path = base / str(i) / "summary.json"
+        if not path.is_file():
+            raise SystemExit(f"{path}: no attack results (run without --from-runs to produce them)")
+        results[label] = json.loads(path.read_text())
+    command = "; ".join(shlex.join(["hepadv", "attack", *args]) for _, args in rows)
+    return Measured(results, command, seconds)
 
 
 def provenance(commit: str, measured: Measured, host: str) -> str:

@@ -213,7 +213,7 @@ def test_binary_model() -> None:
 @pytest.mark.parametrize(("override", "message"), [
     ({"alpha": -1}, "alpha"), ({"num_bins": 1}, "num_bins"), ({"alpha": 0, "beta": 0}, "cannot both be 0"),
     ({"block_size": 0}, "block_size"), ({"mistag": 1.5}, "mistag"), ({"colour": 3}, "colour"),
-    ({"fooled_by": "vibes"}, "fooled_by"), ({"use_disco": True}, "not implemented"),
+    ({"fooled_by": "vibes"}, "fooled_by"), ({"disco_subsample": 1}, "disco_subsample"),
 ])
 def test_parameter_validation(override: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -267,3 +267,26 @@ def test_constant_feature_is_reported_and_left_alone(small_tagger) -> None:  # t
     figs = distribution_figures(x.numpy(), result.x_adv.numpy(), data.spec.names, SMALL["num_bins"])
     assert figs["constant_features"] == ["Jet_eta"] and np.isfinite(figs["dfn"])
     assert figs["dfn"] == pytest.approx(result.history[-1]["dfn"], abs=1e-10)
+
+
+def test_use_disco_keeps_each_groups_distance_correlation(small_tagger) -> None:  # type: ignore[no-untyped-def]
+    from hepadv.attacks.conservattack.figures import disco_change, distribution_figures
+
+    data, model, x, y = small_tagger
+    x, y = x[:400], y[:400]
+    params = {**SMALL, "use_disco": True, "disco_subsample": 100, "max_frob_single_change": 0.01, "block_size": None}
+    result = ConservAttack(params).run(model, x, y, data.spec)
+    groups = result.info["disco_groups"]
+    assert sorted(np.bincount(groups).tolist()) == [100] * 4 and result.info["block_size"] == 3
+    frozen = ~FeatureMasks.from_spec(data.spec, "cpu").movable(x)
+    assert torch.equal(result.x_adv[frozen].view(torch.int32), x[frozen].view(torch.int32))
+    assert (result.x_adv != x).any(dim=1).sum() > 50
+    last = result.history[-1]
+    assert all(h["max_single_dfn_increase"] <= params["max_frob_single_change"] for h in result.history)
+    assert all(h["max_single_jsd_increase"] <= params["max_jsd_single_change"] for h in result.history)
+    assert last["dfn_disco"] == pytest.approx(disco_change(x.numpy(), result.x_adv.numpy(), groups), abs=1e-10)
+    figs = distribution_figures(x.numpy(), result.x_adv.numpy(), data.spec.names, SMALL["num_bins"])
+    assert last["mean_jsd"] == pytest.approx(figs["mean_jsd"], abs=1e-10)
+    assert last["fooling_ratio"] > 0
+    pearson = ConservAttack({**params, "use_disco": False}).run(model, x, y, data.spec)
+    assert last["dfn_disco"] < disco_change(x.numpy(), pearson.x_adv.numpy(), groups)

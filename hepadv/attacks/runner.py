@@ -87,10 +87,11 @@ def attack_model(attack: Any, loaded: TrainedModel, x: torch.Tensor, y: torch.Te
     probs_clean, probs_adv = _predict(model, x), _predict(model, x_adv)
     criterion = info.pop("criterion", None) or FooledCriterion()
     control = info.pop("region_mask", None)
+    disco_groups = info.pop("disco_groups", None)
     labels = y.cpu().numpy()
     metrics = figures_of_merit(x.cpu().numpy(), x_adv.cpu().numpy(), labels, probs_clean, probs_adv,
                                tuple(spec.names), tuple(spec.classes), discriminators_for(spec), criterion,
-                               num_bins, control)
+                               num_bins, control, disco_groups)
     metrics.update(variant=loaded.variant, checkpoint=loaded.provenance.get("path"), epoch=loaded.epoch,
                    provenance=loaded.provenance, seconds=seconds,
                    bins=num_bins, history=history, info=info)
@@ -169,8 +170,8 @@ def run_attack(target: Path, plugin: str, params: dict[str, Any], *, variant: st
             write_variant(tmp / m.variant, m, outcome, x.cpu().numpy(), y.cpu().numpy(), attack.short_label())
             summary["variants"][m.variant] = {k: metrics[k] for k in (
                 "fooling_ratio", "fooling_ratio_per_class", "mean_jsd", "dfn", "auc", "seconds",
-                "fooled_definition", "constant_features")} | ({"regions": metrics["regions"]}
-                                                              if "regions" in metrics else {})
+                "fooled_definition", "constant_features")} | {
+                    k: metrics[k] for k in ("regions", "dfn_disco") if k in metrics}
         write_json(tmp / "summary.json", summary)
         os.chmod(tmp, 0o755)
         if out.exists():

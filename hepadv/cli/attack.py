@@ -81,16 +81,24 @@ def print_attack_summary(summary: dict[str, Any], out: Path) -> None:
     from hepadv.cli.console import console
 
     first = next(iter(summary["variants"].values()))
-    discs = list(first["auc"])
+    disco = any("dfn_disco" in v for v in summary["variants"].values())
     table = Table(title=f"{summary['plugin']} on {summary['n_events']:,} {summary['split']} events "
                         f"(fooled: {first['fooled_definition']})")
-    for col in ("variant", "FR", "mean JSD", "dFN", *(f"AUC {d}\nraw -> attacked" for d in discs)):
+    for col in ("variant", "FR", "mean JSD", "dFN", *(["dFN disco"] if disco else [])):
         table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=True)
     for name, v in summary["variants"].items():
-        aucs = [v["auc"][d] for d in discs]
         table.add_row(name, f"{v['fooling_ratio']:.3f}", f"{v['mean_jsd']:.4f}", f"{v['dfn']:.4f}",
-                      *("n/a" if a["raw"] is None else f"{a['raw']:.4f} -> {a['attacked']:.4f}" for a in aucs))
+                      *([_f(v.get("dfn_disco"), 4)] if disco else []))
     console.print(table, crop=False)
+    aucs = Table(title="AUC raw -> attacked")
+    aucs.add_column("discriminator", no_wrap=True)
+    for name in summary["variants"]:
+        aucs.add_column(name, justify="right", no_wrap=True)
+    for d in first["auc"]:
+        aucs.add_row(d, *("n/a" if v["auc"][d]["raw"] is None else
+                          f"{v['auc'][d]['raw']:.4f} -> {v['auc'][d]['attacked']:.4f}"
+                          for v in summary["variants"].values()))
+    console.print(aucs, crop=False)
     for name, v in summary["variants"].items():
         if v.get("regions"):
             r = v["regions"]
@@ -104,5 +112,5 @@ def print_attack_summary(summary: dict[str, Any], out: Path) -> None:
     console.print(f"output: {out}", highlight=False)
 
 
-def _f(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _f(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -32,6 +32,7 @@ import torch
 from pydantic import Field, model_validator
 
 from hepadv.attacks.base import FeatureMasks
+from hepadv.attacks.conservattack.disco import DisCoStats
 from hepadv.attacks.conservattack.regions import Cut, best_single_cut
 from hepadv.attacks.conservattack.stats import IncrementalStats
 from hepadv.attacks.conservattack.targets import FooledCriterion, get_discriminator_for
@@ -65,7 +66,11 @@ class ConservAttackParams(DatasetAttackParams):
     use_no_change: bool = Field(True, description="nc: skip an event whose candidates all break a bound")
     optimize_already_fooled: bool = Field(False, description="opt_af: keep fooled events in the loop")
     use_disco: bool = Field(False, description=(
-        "distance correlation instead of Pearson (sec. 10): not implemented yet, only false is accepted"))
+        "sec. 10: distance correlation instead of Pearson in dFN, kept per group of disco_subsample events "
+        "(exact O(d m) per candidate, O(d m^2) memory per group; see conservattack.disco)"))
+    disco_subsample: int = Field(512, ge=2, le=8192, description=(
+        "use_disco: events per distance-correlation group (the constrained events are dealt into groups "
+        "of this size, seeded); the paper's DisCo runs attacked 1000-2500 events"))
     features: list[str] | None = Field(None, description="feature mask: names that may move (None: all)")
     block_size: int | None = Field(None, ge=1, description=(
         "events scored against the same statistics before their changes are applied; 1 = the paper's "
@@ -84,9 +89,6 @@ class ConservAttackParams(DatasetAttackParams):
     def _some_weight(self) -> ConservAttackParams:
         if self.alpha == 0 and self.beta == 0:
             raise ValueError("alpha and beta cannot both be 0: every candidate would score the same")
-        if self.use_disco:
-            raise ValueError("use_disco: distance correlation is not implemented yet (it has no incremental "
-                             "update, O(d^2 n^2) per candidate); use the Pearson constraint (false)")
         return self
 
 
@@ -203,6 +205,10 @@ class ConservAttack(DatasetAttack):
             raise HepadvError("conservattack: no feature may move (all masked, integer or constant)")
         lo_c, hi_c = clean_range(X[cr_rows], movable[cr_rows])
         block = p.block_size or max(1, -(-len(cr_rows) // 1000))
+        groups, group_of, group_local = self._disco_groups(X, cr_rows, stats.keep, gen)
+        if groups:
+            block = p.block_size or max(1, groups[0].m // 32)
+            info["disco_groups"] = group_of.cpu().numpy()
         info["block_size"] = block
         lo_s, hi_s = clean_range(X, movable)
 
@@ -230,13 +236,18 @@ class ConservAttack(DatasetAttack):
                     X[sr] = torch.where(take, torch.gather(values, 2, pick).squeeze(2), X[sr])
                     n_changed += int(take.any(dim=1).sum())
                 cr = idx[constrained[idx]]
-                for start in range(0, len(cr), block):
-                    rows = cr[start : start + block]
-                    changed, dj, df = self._block(stats, X, rows, local[rows], direction[rows], lo_c, hi_c, gen,
-                                                  x.dtype, timing)
-                    n_changed += changed
-                    worst_jsd, worst_dfn = max(worst_jsd, dj), max(worst_dfn, df)
-                    bar.events(start + len(rows), len(cr))
+                parts = ([(cr, None)] if not groups else
+                         [(cr[group_of[cr] == g], groups[g]) for g in range(len(groups))])
+                done = 0
+                for part, disco in parts:
+                    for start in range(0, len(part), block):
+                        rows = part[start : start + block]
+                        changed, dj, df = self._block(stats, X, rows, local[rows], direction[rows], lo_c, hi_c,
+                                                      gen, x.dtype, timing, disco, group_local[rows])
+                        n_changed += changed
+                        worst_jsd, worst_dfn = max(worst_jsd, dj), max(worst_dfn, df)
+                        done += len(rows)
+                        bar.events(done, len(cr))
                 t1 = time.perf_counter()
                 probs = predict(model, X.to(x.dtype), p.batch_size)
                 fooled = torch.as_tensor(criterion.fooled(probs_clean, probs), device=dev)
@@ -244,6 +255,7 @@ class ConservAttack(DatasetAttack):
                 entry = {"iteration": it, "fooling_ratio": float(fooled.double().mean()),
                          "mean_jsd": stats.mean_jsd, "dfn": stats.dfn, "n_active": len(idx), "n_changed": n_changed,
                          "max_single_jsd_increase": worst_jsd, "max_single_dfn_increase": worst_dfn,
+                         **({"dfn_disco": float(np.mean([g.dfn for g in groups]))} if groups else {}),
                          "seconds": time.perf_counter() - t0, **{f"seconds_{k}": v for k, v in timing.items()}}
                 if cut is not None:
                     entry["fooling_ratio_control"] = float(fooled[constrained].double().mean())
@@ -255,16 +267,45 @@ class ConservAttack(DatasetAttack):
         info["criterion"] = criterion
         return DatasetAttackResult(x_adv=X.to(x.dtype), fooled=fooled, history=history, info=info)
 
+    def _disco_groups(self, X: torch.Tensor, cr_rows: torch.Tensor, keep: torch.Tensor, gen: torch.Generator,
+                      ) -> tuple[list[DisCoStats], torch.Tensor, torch.Tensor]:
+        """use_disco: deal the constrained events (seeded) into groups of ~disco_subsample, one DisCoStats each.
+
+        Returns (groups, group of each event (-1: none), index of each event inside its group).
+        """
+        n, dev = len(X), X.device
+        group_of = torch.full((n,), -1, dtype=torch.long, device=dev)
+        group_local = torch.zeros(n, dtype=torch.long, device=dev)
+        if not self.params.use_disco:
+            return [], group_of, group_local
+        n_groups = max(1, len(cr_rows) // self.params.disco_subsample)  # the remainder joins the groups
+        order = cr_rows[torch.randperm(len(cr_rows), generator=gen, device=dev)]
+        groups = []
+        for g, members in enumerate(torch.tensor_split(order, n_groups)):
+            members = members.sort().values
+            group_of[members] = g
+            group_local[members] = torch.arange(len(members), device=dev)
+            groups.append(DisCoStats(X[members], keep))
+        log.info("conservattack use_disco: %d group(s) of ~%d events", n_groups, len(cr_rows) // n_groups)
+        return groups, group_of, group_local
+
     def _block(self, stats: IncrementalStats, X: torch.Tensor, rows: torch.Tensor, local_rows: torch.Tensor,
                direction: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, gen: torch.Generator,
-               dtype: torch.dtype, timing: dict[str, float]) -> tuple[int, float, float]:
-        """Score one block against the current statistics, apply the winners; (changed, worst increases)."""
+               dtype: torch.dtype, timing: dict[str, float], disco: DisCoStats | None = None,
+               disco_rows: torch.Tensor | None = None) -> tuple[int, float, float]:
+        """Score one block against the current statistics, apply the winners; (changed, worst increases).
+
+        With ``disco`` (the block's distance-correlation group) dFN is that group's, not the Pearson one.
+        """
         p = self.params
         t0 = time.perf_counter()
         xr = X[rows]
         values, ok = self.candidates(xr, direction, lo, hi, gen, dtype)
         jsd, dfn = stats.score(local_rows, values)
         jsd_now, dfn_now = stats.jsd[None, :, None], stats.dfn
+        if disco is not None:
+            assert disco_rows is not None
+            dfn, dfn_now = disco.score(disco_rows, values), disco.dfn
         if p.use_no_change:  # the increase one change causes, against the statistics it was scored on
             ok &= (jsd - jsd_now) <= p.max_jsd_single_change
             ok &= (dfn - dfn_now) <= p.max_frob_single_change
@@ -280,6 +321,9 @@ class ConservAttack(DatasetAttack):
         new_rows = xr[b].clone()
         new_rows[torch.arange(len(b), device=X.device), j] = values[b, j, c]
         stats.apply(local_rows[b], new_rows)
+        if disco is not None:
+            assert disco_rows is not None
+            disco.apply(disco_rows[b], new_rows)
         X[rows[b]] = new_rows
         timing["apply"] += time.perf_counter() - t1
         d_jsd = jsd[b, j, c] - jsd_now[0, j, 0]

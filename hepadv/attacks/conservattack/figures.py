@@ -56,6 +56,33 @@ def correlation_change(clean: np.ndarray, adv: np.ndarray) -> tuple[float, np.nd
     return float(np.linalg.norm(b - a) / np.linalg.norm(a)), c_clean, c_adv, constant
 
 
+def distance_correlation(x: np.ndarray) -> np.ndarray:
+    """(d, d) distance correlation (V-statistic, Szekely 2007) of the columns of x (m, d); 0 where undefined."""
+    x = np.asarray(x, np.float64)
+    m, d = x.shape
+    centred = np.empty((d, m * m))
+    for j in range(d):  # one (m, m) matrix per feature; d is small, m at most a few thousand
+        a = np.abs(x[:, j, None] - x[None, :, j])
+        centred[j] = (a - a.mean(axis=0) - a.mean(axis=1)[:, None] + a.mean()).ravel()
+    s = centred @ centred.T
+    root = np.sqrt(np.clip(np.diag(s), 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.sqrt(np.clip(s / np.outer(root, root), 0, 1))
+    return np.where(np.outer(root > 0, root > 0), r, 0.0)
+
+
+def disco_change(clean: np.ndarray, adv: np.ndarray, groups: np.ndarray) -> float:
+    """Mean over the use_disco groups of ||R_adv - R_clean||_F / ||R_clean||_F (off-diagonal, non-constant)."""
+    keep = np.asarray(clean, np.float64).std(axis=0) > 0
+    w = np.outer(keep, keep) & ~np.eye(len(keep), dtype=bool)
+    out = []
+    for g in np.unique(groups[groups >= 0]):
+        rc, ra = distance_correlation(clean[groups == g]), distance_correlation(adv[groups == g])
+        den = np.linalg.norm(rc[w])
+        out.append(float(np.linalg.norm((ra - rc)[w]) / den) if den > 0 else 0.0)
+    return float(np.mean(out))
+
+
 def distribution_figures(clean: np.ndarray, adv: np.ndarray, names: tuple[str, ...], num_bins: int,
                          ) -> dict[str, Any]:
     """Per-feature and mean JSD and dFN of one set (clean vs adversarial, same events)."""
@@ -72,7 +99,8 @@ def _fr(fooled: np.ndarray) -> float | None:
 def figures_of_merit(clean: np.ndarray, adv: np.ndarray, labels: np.ndarray, probs_clean: np.ndarray,
                      probs_adv: np.ndarray, names: tuple[str, ...], classes: tuple[str, ...],
                      discriminators: dict[str, Discriminator], criterion: FooledCriterion, num_bins: int,
-                     control: np.ndarray | None = None) -> dict[str, Any]:
+                     control: np.ndarray | None = None, disco_groups: np.ndarray | None = None,
+                     ) -> dict[str, Any]:
     """Everything ``metrics.json`` reports about one attacked set (scaled inputs, float32 or float64).
 
     With a ``control`` mask (control-region variant) the top-level JSD and dFN are the control region's,
@@ -90,6 +118,8 @@ def figures_of_merit(clean: np.ndarray, adv: np.ndarray, labels: np.ndarray, pro
     }
     region = np.ones(len(clean), bool) if control is None else np.asarray(control, bool)
     out.update(distribution_figures(clean[region], adv[region], names, num_bins))
+    if disco_groups is not None:
+        out["dfn_disco"] = disco_change(clean, adv, np.asarray(disco_groups))
     if control is not None:
         out["regions"] = {}
         for key, mask in (("control", region), ("signal", ~region), ("all", np.ones_like(region))):
