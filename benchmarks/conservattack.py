@@ -16,7 +16,6 @@ Timings depend on the machine and its load; compare the ratios.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
@@ -246,11 +245,12 @@ def main() -> None:
         if not args.skip_disco:
             disco_table([2500], 512, args.device)
     if args.json is not None:
+        from training_throughput import device_name  # same directory: the same machine description
+
         from hepadv.io import write_json
 
-        device = torch.cuda.get_device_name(0) if args.device == "cuda" else (platform.processor() or "CPU")
         write_json(args.json, {**RESULTS, "threads": torch.get_num_threads(), "device": args.device,
-                               "device_name": device, "torch": torch.__version__,
+                               "device_name": device_name(torch.device(args.device)), "torch": torch.__version__,
                                "seconds": time.perf_counter() - t0, "card": card_params()})
         console.print(f"written {args.json}")
 

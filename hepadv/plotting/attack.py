@@ -78,7 +78,7 @@ def plot_correlations(clean: np.ndarray, adv: np.ndarray, names: tuple[str, ...]
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> Path:
-    """Fooling ratio, mean JSD and dFN against the iteration."""
+    """Fooling ratio, mean JSD and dFN (and the distance-correlation dFN with use_disco) per iteration."""
     it = [h["iteration"] for h in history]
     with style_context():
         fig, ax = new_figure(figsize=(10, 7))
@@ -89,6 +89,8 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> Path:
         right = ax.twinx()
         right.plot(it, [h["mean_jsd"] for h in history], marker="s", color="C1", label="mean JSD")
         right.plot(it, [h["dfn"] for h in history], marker="^", color="C2", label="dFN")
+        if all("dfn_disco" in h for h in history):  # use_disco: the constrained distance-correlation change
+            right.plot(it, [h["dfn_disco"] for h in history], marker="v", color="C3", label="dFN (distance corr.)")
         right.set_ylabel("mean JSD, dFN")
         lines = ax.get_lines() + right.get_lines()
         ax.legend(lines, [line.get_label() for line in lines], loc="center right")
