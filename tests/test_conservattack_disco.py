@@ -59,14 +59,22 @@ def test_thousands_of_changes_stay_exact() -> None:
     gen = torch.Generator().manual_seed(7)
     x = torch.randn(50, 5, generator=gen, dtype=torch.float64)
     stats = DisCoStats(x, torch.ones(5, dtype=torch.bool))
-    for _ in range(2000):
-        rows = torch.randperm(50, generator=gen)[:3]
+    for step in range(2000):  # one feature of a few rows, or any features of any rows (as a block applies)
+        rows = torch.randperm(50, generator=gen)[: 3 if step % 2 else 8]
         new = stats.x[rows].clone()
-        j = int(torch.randint(5, (1,), generator=gen))
-        new[:, j] += 0.1 * torch.randn(3, generator=gen, dtype=torch.float64)
+        if step % 2:
+            j = int(torch.randint(5, (1,), generator=gen))
+            new[:, j] += 0.1 * torch.randn(3, generator=gen, dtype=torch.float64)
+        else:
+            which = torch.rand(new.shape, generator=gen) < 0.3
+            new[which] += 0.1 * torch.randn(int(which.sum()), generator=gen, dtype=torch.float64)
         stats.apply(rows, new)
     r, _ = distance_correlation(stats.x)
     r_clean, _ = distance_correlation(x)
+    fresh = DisCoStats(stats.x, torch.ones(5, dtype=torch.bool))
+    scale = float(fresh.s.abs().max())
+    assert float((stats.s - fresh.s).abs().max()) / scale < 1e-10
+    assert float((stats.centred - fresh.centred).abs().max()) < 1e-10
     assert float((stats.r - r).abs().max()) < 1e-10
     assert abs(stats.dfn - relative_change(r, r_clean, torch.ones(5, dtype=torch.bool))) < 1e-10
 

@@ -130,16 +130,51 @@ class DisCoStats:
         return torch.where(self.keep[None, :, None], out, torch.full_like(out, float("inf")))
 
     def apply(self, rows: torch.Tensor, new_rows: torch.Tensor) -> None:
-        """x[rows] <- new_rows (local rows, distinct); recompute the touched features' matrices exactly."""
+        """x[rows] <- new_rows (local rows, distinct), exactly, touching only the changed rows' distances.
+
+        For each changed feature f, Delta_f = a'_f - a_f lives in the rows and columns R_f of its changed
+        events and E_f = C Delta_f is the change of A_f. With P[f, k] = sum Delta_f A_k (= sum E_f A_k, C
+        being an orthogonal projection) and Q[f, k] = sum Delta_f E_k:
+        S' = S + P + P^T + Q, where P and Q are zero outside the changed rows (and Q outside changed columns).
+        Each sum over a matrix pair is O(|R_f| m) from the rows of Delta_f, so a block costs O(changes m d)
+        plus O(|F| m^2) to update the centred matrices, instead of O(|F| d m^2) for recomputing them.
+        """
         if len(rows) == 0:
             return
-        changed = (new_rows != self.x[rows]).any(dim=0).nonzero().squeeze(1)
+        changed_entries = new_rows != self.x[rows]
+        features = changed_entries.any(dim=0).nonzero().squeeze(1).tolist()
         self.x[rows] = new_rows
-        if len(changed) == 0:
+        if not features:
             return
-        self.a[changed] = distance_matrices(self.x[:, changed])
-        self.centred[changed] = double_centre(self.a[changed])
-        part = gram(self.centred, changed)  # (|F|, d)
-        self.s[changed, :] = part
-        self.s[:, changed] = part.T
+        deltas, changes, touched = [], [], []
+        for f in features:  # the features changed in this block (at most d), never the events
+            r = rows[changed_entries[:, f]]
+            new_dist = (self.x[r, f][:, None] - self.x[:, f][None, :]).abs()  # (|R|, m)
+            delta = torch.zeros_like(self.a[f])
+            delta[r, :] = new_dist - self.a[f][r, :]
+            delta[:, r] = delta[r, :].T
+            self.a[f][r, :] = new_dist
+            self.a[f][:, r] = new_dist.T
+            deltas.append(delta)
+            touched.append(r)
+            changes.append(double_centre(delta))
+        p = torch.zeros_like(self.s)
+        for i, f in enumerate(features):
+            p[f] = _sparse_inner(deltas[i], touched[i], self.centred)  # sum Delta_f A_k, every k
+        e_changed = torch.stack(changes)  # (|F|, m, m)
+        for i, f in enumerate(features):
+            q = _sparse_inner(deltas[i], touched[i], e_changed)  # sum Delta_f E_k, k in F
+            self.s[f, features] += q
+        self.s += p + p.T
+        for i, f in enumerate(features):
+            self.centred[f] += changes[i]
         self._refresh()
+
+
+def _sparse_inner(delta: torch.Tensor, rows: torch.Tensor, mats: torch.Tensor) -> torch.Tensor:
+    """sum_bc delta[b, c] M_k[b, c] for each M_k of mats (K, m, m), delta symmetric and zero outside the rows
+    and columns ``rows``: twice the sum over those rows, less the rows-by-rows block counted twice."""
+    band = delta[rows, :]  # (|R|, m)
+    full = torch.einsum("rc,krc->k", band, mats[:, rows, :])
+    corner = torch.einsum("rs,krs->k", band[:, rows], mats[:, rows][:, :, rows])
+    return 2 * full - corner
