@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hepadv.attacks.conservattack.stats import IncrementalStats, bin_edges, histograms, recompute
+from hepadv.attacks.conservattack.stats import IncrementalStats, bin_edges, bin_index, histograms, recompute
 
 
 def correlated(n: int, d: int, seed: int = 0) -> torch.Tensor:
@@ -50,6 +50,7 @@ def test_thousands_of_single_changes_stay_exact() -> None:
     assert torch.allclose(stats.pearson * stats._keep2, c, rtol=0, atol=1e-10)
     assert stats.dfn == pytest.approx(dfn, abs=1e-10)
     assert torch.allclose(stats.mean, stats.x.mean(dim=0), rtol=0, atol=1e-10)
+    assert torch.equal(stats.bins, bin_index(stats.x, stats.edges))  # the cached bins follow every change
 
 
 def test_block_updates_stay_exact() -> None:
@@ -63,6 +64,7 @@ def test_block_updates_stay_exact() -> None:
             new[r, j] = random_value(stats, j, rng)
         stats.apply(rows, new)
     jsd, c, dfn = scratch(stats)
+    assert torch.equal(stats.bins, bin_index(stats.x, stats.edges))
     assert torch.allclose(stats.jsd, jsd, rtol=0, atol=1e-10)
     assert torch.allclose(stats.pearson * stats._keep2, c, rtol=0, atol=1e-10)
     assert stats.dfn == pytest.approx(dfn, abs=1e-10)

@@ -120,6 +120,7 @@ class IncrementalStats:
         self.n, self.d = self.x.shape
         self.num_bins = num_bins
         self.edges = torch.as_tensor(bin_edges(self.x.cpu().numpy(), num_bins), device=self.x.device)
+        self.bins = bin_index(self.x, self.edges)  # (n, d) bin of each current value
         self.clean_counts = histograms(self.x, self.edges)
         self.counts = self.clean_counts.clone()
         self.mean = self.x.mean(dim=0)
@@ -143,10 +144,10 @@ class IncrementalStats:
     def _refresh_jsd(self, features: torch.Tensor) -> None:
         """Per-feature JS sums, and per bin the exact change of that sum when one count leaves or enters it."""
         p, q = self.clean_counts[features], self.counts[features]
-        now = _js_terms(p, q, self.n)
+        now, leave, enter = _js_terms(p[None], torch.stack((q, q - 1, q + 1)), self.n)  # one pass for all three
         self.js_sum[features] = now.sum(dim=-1)
-        self.leave_gain[features] = torch.where(q > 0, _js_terms(p, q - 1, self.n) - now, torch.zeros_like(q))
-        self.enter_gain[features] = _js_terms(p, q + 1, self.n) - now
+        self.leave_gain[features] = torch.where(q > 0, leave - now, torch.zeros_like(q))
+        self.enter_gain[features] = enter - now
 
     def _refresh_correlation(self) -> None:
         var = torch.diagonal(self.comoment)
@@ -182,6 +183,7 @@ class IncrementalStats:
                                                    torch.tensor([j, j], device=self.x.device)))
         self.counts[j, b_old] -= 1
         self.counts[j, b_new] += 1
+        self.bins[i, j] = b_new
         mu_old = self.mean[j].clone()
         mu_new = mu_old + delta / self.n
         dev = self.x[i] - self.mean  # x_ik - mu_k, unchanged for k != j
@@ -211,11 +213,15 @@ class IncrementalStats:
         self.mean += dmu
         changed = new_rows != old_rows
         feat = torch.arange(self.d, device=self.x.device).expand_as(old_rows)[changed]
+        bins = self.bins[rows]
+        new_bins = bin_index(new_rows[changed], self.edges, feat)
         flat = self.counts.view(-1)
-        flat.index_add_(0, feat * self.num_bins + bin_index(old_rows[changed], self.edges, feat),
-                        torch.full((len(feat),), -1.0, dtype=torch.float64, device=self.x.device))
-        flat.index_add_(0, feat * self.num_bins + bin_index(new_rows[changed], self.edges, feat),
-                        torch.ones(len(feat), dtype=torch.float64, device=self.x.device))
+        flat.index_add_(0, feat * self.num_bins + bins[changed], torch.full((len(feat),), -1.0,
+                                                                            dtype=torch.float64, device=self.x.device))
+        flat.index_add_(0, feat * self.num_bins + new_bins, torch.ones(len(feat), dtype=torch.float64,
+                                                                        device=self.x.device))
+        bins[changed] = new_bins
+        self.bins[rows] = bins
         self.x[rows] = new_rows
         self._refresh_jsd(torch.unique(feat))
         self._refresh_correlation()
@@ -233,7 +239,7 @@ class IncrementalStats:
         v = values.to(torch.float64)
 
         # JSD: one count leaves bin a and enters bin b of feature j (two table look-ups per candidate)
-        a = bin_index(xr, self.edges)[:, :, None]  # (B, d, 1)
+        a = self.bins[rows][:, :, None]  # (B, d, 1)
         b = bin_index(v, self.edges)  # (B, d, C)
         leave = torch.gather(self.leave_gain[None].expand(len(xr), -1, -1), 2, a)
         jsd = torch.gather(self.enter_gain[None].expand(len(xr), -1, -1), 2, b).add_(leave)
