@@ -96,6 +96,20 @@ def test_fgsm_through_the_same_command(attacked: tuple[Path, object], tiny_card:
     assert {p.name for p in (out / "nominal" / "plots").iterdir()} == {"histograms.png", "correlations.png"}
 
 
+def test_use_disco_through_the_command(attacked: tuple[Path, object], tiny_card: Path) -> None:
+    out = tiny_card.parent / "disco"
+    result = run("attack", str(tiny_card), "--plugin", "conservattack", *QUICK, "--set", "use_disco=true",
+                 "--set", "disco_subsample=100", "--max-events", "300", "--variant", "nominal", "--no-progress",
+                 "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert "dFN disco" in result.output
+    m = json.loads((out / "nominal" / "metrics.json").read_text())
+    assert m["params"]["use_disco"] is True and m["info"]["block_size"] == 32
+    assert m["dfn_disco"] > 0
+    assert m["dfn_disco"] == pytest.approx(m["history"][-1]["dfn_disco"], abs=1e-10)  # from scratch = bookkeeping
+    assert json.loads((out / "summary.json").read_text())["variants"]["nominal"]["dfn_disco"] == m["dfn_disco"]
+
+
 def test_default_output_dir_is_keyed_by_params(attacked: tuple[Path, object], tiny_card: Path) -> None:
     result = run("attack", str(tiny_card.parent / "run"), "--plugin", "fgsm", "--max-events", "50",
                  "--no-progress")
