@@ -290,3 +290,12 @@ def test_use_disco_keeps_each_groups_distance_correlation(small_tagger) -> None:
     assert last["fooling_ratio"] > 0
     pearson = ConservAttack({**params, "use_disco": False}).run(model, x, y, data.spec)
     assert last["dfn_disco"] < disco_change(x.numpy(), pearson.x_adv.numpy(), groups)
+
+
+def test_use_disco_memory_is_checked_before_it_runs(small_tagger, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import hepadv.attacks.conservattack.attack as module
+
+    data, model, x, y = small_tagger
+    monkeypatch.setattr(module, "DISCO_MEMORY", 2**20)  # 1 MiB: a group of 400 x 6 features needs ~15 MiB
+    with pytest.raises(HepadvError, match=r"groups of 400 events x 6 features need .* lower disco_subsample"):
+        ConservAttack({**SMALL, "use_disco": True, "disco_subsample": 400}).run(model, x[:400], y[:400], data.spec)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -34,7 +35,7 @@ import torch
 from pydantic import Field, model_validator
 
 from hepadv.attacks.base import FeatureMasks
-from hepadv.attacks.conservattack.disco import DisCoStats
+from hepadv.attacks.conservattack.disco import DisCoStats, group_bytes
 from hepadv.attacks.conservattack.regions import Cut, best_single_cut
 from hepadv.attacks.conservattack.stats import IncrementalStats
 from hepadv.attacks.conservattack.targets import FooledCriterion, get_discriminator_for
@@ -209,7 +210,7 @@ class ConservAttack(DatasetAttack):
         block = p.block_size or max(1, -(-len(cr_rows) // 1000))
         groups, group_of, group_local = self._disco_groups(X, cr_rows, stats.keep, gen)
         if groups:
-            block = p.block_size or max(1, groups[0].m // 32)
+            block = p.block_size or max(1, len(groups[0].members) // 32)
             info["disco_groups"] = group_of.cpu().numpy()
         info["block_size"] = block
         lo_s, hi_s = clean_range(X, movable)
@@ -238,10 +239,12 @@ class ConservAttack(DatasetAttack):
                     X[sr] = torch.where(take, torch.gather(values, 2, pick).squeeze(2), X[sr])
                     n_changed += int(take.any(dim=1).sum())
                 cr = idx[constrained[idx]]
-                parts = ([(cr, None)] if not groups else
-                         [(cr[group_of[cr] == g], groups[g]) for g in range(len(groups))])
+                parts = ([(cr, None)] if not groups else [(cr[group_of[cr] == i], g) for i, g in enumerate(groups)])
                 done = 0
-                for part, disco in parts:
+                for part, group in parts:
+                    if group is not None and not len(part):
+                        continue
+                    disco = group.stats(X) if group is not None else None  # one group's matrices in memory
                     for start in range(0, len(part), block):
                         rows = part[start : start + block]
                         changed, dj, df = self._block(stats, X, rows, local[rows], direction[rows], lo_c, hi_c,
@@ -250,6 +253,8 @@ class ConservAttack(DatasetAttack):
                         worst_jsd, worst_dfn = max(worst_jsd, dj), max(worst_dfn, df)
                         done += len(rows)
                         bar.events(done, len(cr))
+                    if group is not None and disco is not None:
+                        group.dfn = disco.dfn
                 t1 = time.perf_counter()
                 probs = predict(model, X.to(x.dtype), p.batch_size)
                 fooled = torch.as_tensor(criterion.fooled(probs_clean, probs), device=dev)
@@ -270,9 +275,11 @@ class ConservAttack(DatasetAttack):
         return DatasetAttackResult(x_adv=X.to(x.dtype), fooled=fooled, history=history, info=info)
 
     def _disco_groups(self, X: torch.Tensor, cr_rows: torch.Tensor, keep: torch.Tensor, gen: torch.Generator,
-                      ) -> tuple[list[DisCoStats], torch.Tensor, torch.Tensor]:
-        """use_disco: deal the constrained events (seeded) into groups of ~disco_subsample, one DisCoStats each.
+                      ) -> tuple[list[_DisCoGroup], torch.Tensor, torch.Tensor]:
+        """use_disco: deal the constrained events (seeded) into groups of ~disco_subsample.
 
+        Each group keeps only its clean distance-correlation matrix; its O(d m^2) statistics are rebuilt from
+        the current values while its events are processed, so memory holds one group at a time.
         Returns (groups, group of each event (-1: none), index of each event inside its group).
         """
         n, dev = len(X), X.device
@@ -281,13 +288,20 @@ class ConservAttack(DatasetAttack):
         if not self.params.use_disco:
             return [], group_of, group_local
         n_groups = max(1, len(cr_rows) // self.params.disco_subsample)  # the remainder joins the groups
+        largest = -(-len(cr_rows) // n_groups)
+        need = group_bytes(largest, X.shape[1])
+        if need > DISCO_MEMORY:
+            raise HepadvError(f"conservattack use_disco: groups of {largest} events x {X.shape[1]} features need "
+                              f"{need / 2**30:.1f} GiB (limit {DISCO_MEMORY / 2**30:.0f} GiB); lower "
+                              f"disco_subsample (now {self.params.disco_subsample})")
         order = cr_rows[torch.randperm(len(cr_rows), generator=gen, device=dev)]
         groups = []
-        for g, members in enumerate(torch.tensor_split(order, n_groups)):
+        for members in torch.tensor_split(order, n_groups):
             members = members.sort().values
-            group_of[members] = g
+            group_of[members] = len(groups)
             group_local[members] = torch.arange(len(members), device=dev)
-            groups.append(DisCoStats(X[members], keep))
+            clean = DisCoStats(X[members], keep)
+            groups.append(_DisCoGroup(members, clean.keep, clean.r_clean))
         log.info("conservattack use_disco: %d group(s) of ~%d events", n_groups, len(cr_rows) // n_groups)
         return groups, group_of, group_local
 
@@ -330,6 +344,24 @@ class ConservAttack(DatasetAttack):
         timing["apply"] += time.perf_counter() - t1
         d_jsd = jsd[b, j, c] - jsd_now[0, j, 0]
         return len(b), float(d_jsd.max()), float((dfn[b, j, c] - dfn_now).max())
+
+
+#: Largest memory one use_disco group may take (its centred distance matrices and temporaries).
+DISCO_MEMORY = 8 * 2**30
+
+
+@dataclass
+class _DisCoGroup:
+    """One use_disco group: its events (global rows), kept features and clean distance-correlation matrix."""
+
+    members: torch.Tensor
+    keep: torch.Tensor
+    r_clean: torch.Tensor
+    dfn: float = 0.0
+
+    def stats(self, X: torch.Tensor) -> DisCoStats:
+        """The group's statistics on the current values (exact: the same as tracking them all along)."""
+        return DisCoStats(X[self.members], self.keep, self.r_clean)
 
 
 class _Bar:

@@ -30,12 +30,23 @@ import torch
 def distance_matrices(x: torch.Tensor) -> torch.Tensor:
     """(d, m, m) pairwise absolute differences per feature of x (m, d)."""
     xt = x.T.to(torch.float64)
-    return (xt[:, :, None] - xt[:, None, :]).abs()
+    return (xt[:, :, None] - xt[:, None, :]).abs_()
 
 
-def double_centre(a: torch.Tensor) -> torch.Tensor:
+def double_centre(a: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """Remove row, column and grand means of each (m, m) matrix of a (..., m, m)."""
-    return a - a.mean(dim=-1, keepdim=True) - a.mean(dim=-2, keepdim=True) + a.mean(dim=(-1, -2), keepdim=True)
+    rows, cols, grand = a.mean(dim=-1, keepdim=True), a.mean(dim=-2, keepdim=True), a.mean(dim=(-1, -2), keepdim=True)
+    out = a if inplace else a.clone()
+    return out.sub_(rows).sub_(cols).add_(grand)
+
+
+#: float64 elements of the (B, d, C, m) candidate tensors scored at once (~128 MiB)
+SCORE_CHUNK = 1 << 24
+
+
+def group_bytes(m: int, d: int) -> int:
+    """Memory of one group's statistics: the (d, m, m) centred distances, plus as much again in temporaries."""
+    return 2 * d * m * m * 8
 
 
 def gram(a_centred: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -76,19 +87,20 @@ class DisCoStats:
     group's current values; change it only through ``apply``.
     """
 
-    def __init__(self, x_clean: torch.Tensor, keep: torch.Tensor) -> None:
-        if len(x_clean) < 2:
-            raise ValueError(f"a distance-correlation group needs at least 2 events, got {len(x_clean)}")
-        self.x = x_clean.detach().to(torch.float64).clone()
+    def __init__(self, x: torch.Tensor, keep: torch.Tensor, r_clean: torch.Tensor | None = None) -> None:
+        """``x`` the group's values. Without ``r_clean`` they are the clean set; with it (the clean matrix of
+        an earlier ``DisCoStats``, and ``keep`` its ``keep``) they are the current values of that group."""
+        if len(x) < 2:
+            raise ValueError(f"a distance-correlation group needs at least 2 events, got {len(x)}")
+        self.x = x.detach().to(torch.float64).clone()
         self.m, self.d = self.x.shape
-        self.a = distance_matrices(self.x)
-        self.centred = double_centre(self.a)
+        self.centred = double_centre(distance_matrices(self.x), inplace=True)
         self.s = gram(self.centred)
-        self.keep = keep & (torch.diagonal(self.s) > 0)
+        self.keep = keep & (torch.diagonal(self.s) > 0) if r_clean is None else keep.clone()
         k = self.keep.to(torch.float64)
         self._w = k[:, None] * k[None, :]
         self._w.fill_diagonal_(0.0)
-        self.r_clean = correlation_from_gram(self.s, self.keep)
+        self.r_clean = correlation_from_gram(self.s, self.keep) if r_clean is None else r_clean
         self.clean_norm = float(torch.sqrt(((self.r_clean * self._w) ** 2).sum()))
         self._refresh()
 
@@ -105,6 +117,9 @@ class DisCoStats:
         """dFN(disco) of the group after each single-entry candidate; rows (B,) local, values (B, d, C)."""
         if self.clean_norm == 0:
             return torch.zeros_like(values, dtype=torch.float64)
+        step = max(1, SCORE_CHUNK // (self.d * values.shape[2] * self.m))
+        if len(rows) > step:  # bounded memory: chunks of rows (never a loop over single events)
+            return torch.cat([self.score(rows[i : i + step], values[i : i + step]) for i in range(0, len(rows), step)])
         xr = self.x[rows]  # (B, d)
         v = values.to(torch.float64)
         col = self.x.T[None, :, None, :]  # (1, d, 1, m)
@@ -143,18 +158,18 @@ class DisCoStats:
             return
         changed_entries = new_rows != self.x[rows]
         features = changed_entries.any(dim=0).nonzero().squeeze(1).tolist()
+        old_x = self.x.clone() if features else self.x
         self.x[rows] = new_rows
         if not features:
             return
         deltas, changes, touched = [], [], []
         for f in features:  # the features changed in this block (at most d), never the events
             r = rows[changed_entries[:, f]]
-            new_dist = (self.x[r, f][:, None] - self.x[:, f][None, :]).abs()  # (|R|, m)
-            delta = torch.zeros_like(self.a[f])
-            delta[r, :] = new_dist - self.a[f][r, :]
+            old_dist = (old_x[r, f][:, None] - old_x[:, f][None, :]).abs()  # (|R|, m)
+            new_dist = (self.x[r, f][:, None] - self.x[:, f][None, :]).abs()
+            delta = torch.zeros((self.m, self.m), dtype=torch.float64, device=self.x.device)
+            delta[r, :] = new_dist - old_dist
             delta[:, r] = delta[r, :].T
-            self.a[f][r, :] = new_dist
-            self.a[f][:, r] = new_dist.T
             deltas.append(delta)
             touched.append(r)
             changes.append(double_centre(delta))
