@@ -299,3 +299,17 @@ def test_use_disco_memory_is_checked_before_it_runs(small_tagger, monkeypatch: p
     monkeypatch.setattr(module, "DISCO_MEMORY", 2**20)  # 1 MiB: a group of 400 x 6 features needs ~15 MiB
     with pytest.raises(HepadvError, match=r"groups of 400 events x 6 features need .* lower disco_subsample"):
         ConservAttack({**SMALL, "use_disco": True, "disco_subsample": 400}).run(model, x[:400], y[:400], data.spec)
+
+
+def test_use_disco_one_group_at_a_time_gives_the_same_attack(small_tagger, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import hepadv.attacks.conservattack.attack as module
+    from hepadv.attacks.conservattack.disco import group_bytes
+
+    data, model, x, y = small_tagger
+    x, y = x[:400], y[:400]
+    params = {**SMALL, "use_disco": True, "disco_subsample": 100, "max_frob_single_change": 0.01, "n_iterations": 2}
+    kept = ConservAttack(params).run(model, x, y, data.spec)
+    monkeypatch.setattr(module, "DISCO_MEMORY", 2 * group_bytes(100, x.shape[1]))  # one group fits, four do not
+    rebuilt = ConservAttack(params).run(model, x, y, data.spec)
+    assert torch.equal(kept.x_adv, rebuilt.x_adv)
+    assert rebuilt.history[-1]["dfn_disco"] == pytest.approx(kept.history[-1]["dfn_disco"], abs=1e-12)

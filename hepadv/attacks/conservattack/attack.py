@@ -295,13 +295,14 @@ class ConservAttack(DatasetAttack):
                               f"{need / 2**30:.1f} GiB (limit {DISCO_MEMORY / 2**30:.0f} GiB); lower "
                               f"disco_subsample (now {self.params.disco_subsample})")
         order = cr_rows[torch.randperm(len(cr_rows), generator=gen, device=dev)]
+        keep_all = n_groups * need <= DISCO_MEMORY  # else one group at a time, rebuilt when it comes up
         groups = []
         for members in torch.tensor_split(order, n_groups):
             members = members.sort().values
             group_of[members] = len(groups)
             group_local[members] = torch.arange(len(members), device=dev)
             clean = DisCoStats(X[members], keep)
-            groups.append(_DisCoGroup(members, clean.keep, clean.r_clean))
+            groups.append(_DisCoGroup(members, clean.keep, clean.r_clean, keep_all))
         log.info("conservattack use_disco: %d group(s) of ~%d events", n_groups, len(cr_rows) // n_groups)
         return groups, group_of, group_local
 
@@ -357,11 +358,19 @@ class _DisCoGroup:
     members: torch.Tensor
     keep: torch.Tensor
     r_clean: torch.Tensor
+    keep_in_memory: bool = False
     dfn: float = 0.0
+    cached: DisCoStats | None = None
 
     def stats(self, X: torch.Tensor) -> DisCoStats:
-        """The group's statistics on the current values (exact: the same as tracking them all along)."""
-        return DisCoStats(X[self.members], self.keep, self.r_clean)
+        """The group's statistics on the current values: kept from the last call when all groups fit in
+        memory, else rebuilt from the current values (exact either way)."""
+        if self.cached is not None:
+            return self.cached
+        built = DisCoStats(X[self.members], self.keep, self.r_clean)
+        if self.keep_in_memory:
+            self.cached = built
+        return built
 
 
 class _Bar:
