@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 
 from hepadv.datamc.card import load_datamc_card
 from hepadv.datamc.run import run_datamc
+from tests.histograms_equal import assert_same
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -90,16 +90,6 @@ def slurm_params(tmp_path: Path, **extra: Any) -> dict[str, Any]:
 
 def hists(out: Path) -> dict[str, Any]:
     return pickle.loads((out / "hists.pkl").read_bytes())
-
-
-def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
-    assert set(a["hists"]) == set(b["hists"]) and set(a["controls"]) == set(b["controls"])
-    pairs = [(a["hists"][t][o], b["hists"][t][o]) for t in a["hists"] for o in a["hists"][t]]
-    pairs += [(a["controls"][c], b["controls"][c]) for c in a["controls"]]
-    for ha, hb in pairs:
-        assert ha.axes == hb.axes
-        np.testing.assert_array_equal(ha.values(), hb.values())
-        np.testing.assert_array_equal(ha.variances(), hb.variances())
 
 
 @pytest.fixture(scope="module")

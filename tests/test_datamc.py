@@ -18,6 +18,7 @@ from hepadv.cli.main import build_app
 from hepadv.datamc.card import load_datamc_card
 from hepadv.datamc.run import run_datamc
 from hepadv.errors import DataError, HepadvError
+from tests.histograms_equal import assert_same
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {  # the same tiny run as conftest's ``tiny_run``, as a card a project could hold in cards/adv.yaml
@@ -54,16 +55,6 @@ def card(tmp_path: Path, run: Path, **extra: Any) -> Any:
 def all_hists(tmp_path: Path, run: Path, executor: dict[str, Any], chunksize: int) -> dict[str, Any]:
     results = run_datamc(card(tmp_path, run, executor=executor, chunksize=chunksize), progress=False)
     return pickle.loads((Path(results["output"]) / "hists.pkl").read_bytes())
-
-
-def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
-    assert set(a["hists"]) == set(b["hists"]) and set(a["controls"]) == set(b["controls"])
-    pairs = [(a["hists"][t][o], b["hists"][t][o]) for t in a["hists"] for o in a["hists"][t]]
-    pairs += [(a["controls"][c], b["controls"][c]) for c in a["controls"]]
-    for ha, hb in pairs:
-        assert ha.axes == hb.axes
-        np.testing.assert_array_equal(ha.values(), hb.values())
-        np.testing.assert_array_equal(ha.variances(), hb.variances())
 
 
 def test_iterative_futures_and_dask_fill_identical_histograms(tmp_path: Path, tiny_run: Path) -> None:

@@ -1,0 +1,18 @@
+"""Shared assertion for Data/MC tests: two runs' hists.pkl hold bit-identical histograms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Same taggers, observables and control plots, with equal axes, values and variances."""
+    assert set(a["hists"]) == set(b["hists"]) and set(a["controls"]) == set(b["controls"])
+    pairs = [(a["hists"][t][o], b["hists"][t][o]) for t in a["hists"] for o in a["hists"][t]]
+    pairs += [(a["controls"][c], b["controls"][c]) for c in a["controls"]]
+    for ha, hb in pairs:
+        assert ha.axes == hb.axes
+        np.testing.assert_array_equal(ha.values(), hb.values())
+        np.testing.assert_array_equal(ha.variances(), hb.variances())
