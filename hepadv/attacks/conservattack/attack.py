@@ -244,7 +244,7 @@ class ConservAttack(DatasetAttack):
                 for part, group in parts:
                     if group is not None and not len(part):
                         continue
-                    disco = group.stats(X) if group is not None else None  # one group's matrices in memory
+                    disco = group.stats(X) if group is not None else None
                     for start in range(0, len(part), block):
                         rows = part[start : start + block]
                         changed, dj, df = self._block(stats, X, rows, local[rows], direction[rows], lo_c, hi_c,
@@ -253,7 +253,7 @@ class ConservAttack(DatasetAttack):
                         worst_jsd, worst_dfn = max(worst_jsd, dj), max(worst_dfn, df)
                         done += len(rows)
                         bar.events(done, len(cr))
-                    if group is not None and disco is not None:
+                    if group is not None and disco is not None:  # (both or neither; for the type checker)
                         group.dfn = disco.dfn
                 t1 = time.perf_counter()
                 probs = predict(model, X.to(x.dtype), p.batch_size)
@@ -278,8 +278,8 @@ class ConservAttack(DatasetAttack):
                       ) -> tuple[list[_DisCoGroup], torch.Tensor, torch.Tensor]:
         """use_disco: deal the constrained events (seeded) into groups of ~disco_subsample.
 
-        Each group keeps only its clean distance-correlation matrix; its O(d m^2) statistics are rebuilt from
-        the current values while its events are processed, so memory holds one group at a time.
+        Each group keeps its clean distance-correlation matrix; its O(d m^2) statistics stay in memory when all
+        groups fit in ``DISCO_MEMORY``, else they are rebuilt from the current values when its events come up.
         Returns (groups, group of each event (-1: none), index of each event inside its group).
         """
         n, dev = len(X), X.device
@@ -301,8 +301,8 @@ class ConservAttack(DatasetAttack):
             members = members.sort().values
             group_of[members] = len(groups)
             group_local[members] = torch.arange(len(members), device=dev)
-            clean = DisCoStats(X[members], keep)
-            groups.append(_DisCoGroup(members, clean.keep, clean.r_clean, keep_all))
+            clean = DisCoStats(X[members], keep)  # X is still clean: these are also the current statistics
+            groups.append(_DisCoGroup(members, clean.keep, clean.r_clean, keep_all, cached=clean if keep_all else None))
         log.info("conservattack use_disco: %d group(s) of ~%d events", n_groups, len(cr_rows) // n_groups)
         return groups, group_of, group_local
 
