@@ -28,7 +28,11 @@ def _jsd(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
     return float(np.sqrt((kl_pm + kl_qm) / 2))
 
 
-def reference_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, spec, p: dict) -> np.ndarray:  # type: ignore[no-untyped-def]
+def reference_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, spec, p: dict,  # type: ignore[no-untyped-def]
+                     selection: str = "global") -> np.ndarray:
+    """Events one after another, each scored against the set as all earlier changes left it. ``global``: the
+    one (feature, candidate) of lowest L; ``per_feature``: every feature's own lowest-L candidate (none
+    admissible: no change for that feature), all applied together once the event's features are scored."""
     X = x.double().numpy().copy()
     n, d = X.shape
     movable = FeatureMasks.from_spec(spec, "cpu").movable(x).numpy()
@@ -57,9 +61,12 @@ def reference_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, s
             now_jsd = [jsd_of(X, j) for j in range(d)]
             now_dfn = dfn_of(X)
             best = None
+            chosen = {}
             for j in range(d):
                 if spec.integer[j] or not movable[i, j] or signs[i][j] == 0:
                     continue
+                if selection == "per_feature":
+                    best = None
                 for k in range(p["n_steps"]):
                     v = X[i, j] + signs[i][j] * (p["min_change"] + k * p["step"])
                     v = float(np.float32(min(max(v, lo[j]), hi[j])))
@@ -73,20 +80,28 @@ def reference_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, s
                     loss = p["alpha"] * jsd + p["beta"] * dfn
                     if best is None or loss < best[0]:
                         best = (loss, j, v)
-            if best is not None:
-                X[i, best[1]] = best[2]
+                if selection == "per_feature" and best is not None:
+                    chosen[j] = best[2]
+            if selection == "global" and best is not None:
+                chosen[best[1]] = best[2]
+            for j, v in chosen.items():
+                X[i, j] = v
         with torch.no_grad():
             fooled = model(torch.tensor(X, dtype=torch.float32)).argmax(1).numpy() != pred_clean
     return X.astype(np.float32)
 
 
-def test_block_size_one_equals_reference_loop(small_tagger) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("selection", ["global", "per_feature"])
+def test_block_size_one_equals_reference_loop(small_tagger, selection: str) -> None:  # type: ignore[no-untyped-def]
     data, model, x, y = small_tagger
     x, y = x[:70], y[:70]
-    result = ConservAttack(SMALL, block_size=1).run(model, x, y, data.spec)
-    expected = reference_attack(model, x, y, data.spec, SMALL)
+    result = ConservAttack(SMALL, block_size=1, selection=selection).run(model, x, y, data.spec)
+    expected = reference_attack(model, x, y, data.spec, SMALL, selection)
     assert (result.x_adv != x).any(dim=1).sum() > 10  # the attack did something
     np.testing.assert_array_equal(result.x_adv.numpy(), expected)
+    if selection == "per_feature":  # and it is a different rule: several features of one event in one pass
+        one = ConservAttack({**SMALL, "n_iterations": 1}, block_size=1, selection=selection).run(model, x, y, data.spec)
+        assert ((one.x_adv != x).sum(dim=1) > 1).any()
 
 
 # ---------- invariants ----------
@@ -95,11 +110,11 @@ def test_registered_as_dataset_attack() -> None:
     assert cls is ConservAttack and issubclass(cls, DatasetAttack) and cls.kind == "dataset"
 
 
-@pytest.mark.parametrize("block_size", [1, 64])
-def test_bounds_integers_and_defaults(small_tagger, block_size: int) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("block_size", "selection"), [(1, "global"), (64, "global"), (64, "per_feature")])
+def test_bounds_integers_and_defaults(small_tagger, block_size: int, selection: str) -> None:  # type: ignore[no-untyped-def]
     data, model, x, y = small_tagger
     x, y = x[:150 if block_size == 1 else 400], y[:150 if block_size == 1 else 400]
-    params = {**SMALL, "n_iterations": 4, "block_size": block_size}
+    params = {**SMALL, "n_iterations": 4, "block_size": block_size, "selection": selection}
     result = ConservAttack(params).run(model, x, y, data.spec)
     frozen = ~FeatureMasks.from_spec(data.spec, "cpu").movable(x)
     assert bool(frozen[:, data.spec.integer].all()) and bool((frozen & ~torch.as_tensor(data.spec.integer)).any())
@@ -107,7 +122,8 @@ def test_bounds_integers_and_defaults(small_tagger, block_size: int) -> None:  #
     assert result.x_adv.dtype == x.dtype
     moved = result.x_adv != x
     assert moved.any()
-    assert (moved.sum(dim=1) <= params["n_iterations"]).all()  # at most one feature per event and iteration
+    if selection == "global":  # at most one feature per event and iteration
+        assert (moved.sum(dim=1) <= params["n_iterations"]).all()
     for h in result.history:
         assert h["max_single_jsd_increase"] <= params["max_jsd_single_change"]
         assert h["max_single_dfn_increase"] <= params["max_frob_single_change"]
@@ -214,6 +230,7 @@ def test_binary_model() -> None:
     ({"alpha": -1}, "alpha"), ({"num_bins": 1}, "num_bins"), ({"alpha": 0, "beta": 0}, "cannot both be 0"),
     ({"block_size": 0}, "block_size"), ({"mistag": 1.5}, "mistag"), ({"colour": 3}, "colour"),
     ({"fooled_by": "vibes"}, "fooled_by"), ({"disco_subsample": 1}, "disco_subsample"),
+    ({"selection": "each"}, "selection"),
 ])
 def test_parameter_validation(override: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -221,14 +238,15 @@ def test_parameter_validation(override: dict, message: str) -> None:
 
 
 # ---------- figures of merit from scratch vs the attack's incremental bookkeeping ----------
-@pytest.mark.parametrize("control_region", [False, True])
-def test_figures_from_scratch_match_bookkeeping(small_tagger, control_region: bool) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("control_region", "selection"), [(False, "global"), (True, "global"),
+                                                          (False, "per_feature"), (True, "per_feature")])
+def test_figures_from_scratch_match_bookkeeping(small_tagger, control_region: bool, selection: str) -> None:  # type: ignore[no-untyped-def]
     from hepadv.attacks.conservattack.figures import figures_of_merit
     from hepadv.attacks.conservattack.targets import discriminators_for
 
     data, model, x, y = small_tagger
     x, y = x[:400], y[:400]
-    params = {**SMALL, "control_region": control_region, "num_bins": 40, "min_change": 0.3}
+    params = {**SMALL, "control_region": control_region, "num_bins": 40, "min_change": 0.3, "selection": selection}
     result = ConservAttack(params).run(model, x, y, data.spec)
     with torch.no_grad():
         p0, p1 = (torch.softmax(model(v), 1).double().numpy() for v in (x, result.x_adv))
@@ -269,12 +287,14 @@ def test_constant_feature_is_reported_and_left_alone(small_tagger) -> None:  # t
     assert figs["dfn"] == pytest.approx(result.history[-1]["dfn"], abs=1e-10)
 
 
-def test_use_disco_keeps_each_groups_distance_correlation(small_tagger) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("selection", ["global", "per_feature"])
+def test_use_disco_keeps_each_groups_distance_correlation(small_tagger, selection: str) -> None:  # type: ignore[no-untyped-def]
     from hepadv.attacks.conservattack.figures import disco_change, distribution_figures
 
     data, model, x, y = small_tagger
     x, y = x[:400], y[:400]
-    params = {**SMALL, "use_disco": True, "disco_subsample": 100, "max_frob_single_change": 0.01, "block_size": None}
+    params = {**SMALL, "use_disco": True, "disco_subsample": 100, "max_frob_single_change": 0.01, "block_size": None,
+              "selection": selection}
     result = ConservAttack(params).run(model, x, y, data.spec)
     groups = result.info["disco_groups"]
     assert sorted(np.bincount(groups).tolist()) == [100] * 4 and result.info["block_size"] == 3

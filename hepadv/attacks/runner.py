@@ -67,6 +67,7 @@ class Outcome:
     probs_adv: np.ndarray
     fooled: np.ndarray
     control: np.ndarray | None
+    control_adv: np.ndarray | None = None
 
 
 def attack_model(attack: Any, loaded: TrainedModel, x: torch.Tensor, y: torch.Tensor, progress: bool,
@@ -87,16 +88,18 @@ def attack_model(attack: Any, loaded: TrainedModel, x: torch.Tensor, y: torch.Te
     probs_clean, probs_adv = _predict(model, x), _predict(model, x_adv)
     criterion = info.pop("criterion", None) or FooledCriterion()
     control = info.pop("region_mask", None)
+    cut = info.pop("cut", None)  # the validator's view: the cut re-applied to the attacked set
+    control_adv = None if cut is None else (~cut.signal_region(x_adv)).cpu().numpy()
     disco_groups = info.pop("disco_groups", None)
     labels = y.cpu().numpy()
     metrics = figures_of_merit(x.cpu().numpy(), x_adv.cpu().numpy(), labels, probs_clean, probs_adv,
                                tuple(spec.names), tuple(spec.classes), discriminators_for(spec), criterion,
-                               num_bins, control, disco_groups)
+                               num_bins, control, disco_groups, control_adv)
     metrics.update(variant=loaded.variant, checkpoint=loaded.provenance.get("path"), epoch=loaded.epoch,
                    provenance=loaded.provenance, seconds=seconds,
                    bins=num_bins, history=history, info=info)
     return Outcome(metrics, x_adv.cpu().numpy(), probs_clean, probs_adv,
-                   criterion.fooled(probs_clean, probs_adv), control)
+                   criterion.fooled(probs_clean, probs_adv), control, control_adv)
 
 
 def write_variant(out: Path, loaded: TrainedModel, outcome: Outcome, x: np.ndarray, labels: np.ndarray,
@@ -107,12 +110,14 @@ def write_variant(out: Path, loaded: TrainedModel, outcome: Outcome, x: np.ndarr
     spec, m = loaded.spec, outcome.metrics
     clean_orig, adv_orig = spec.unscale(x), spec.unscale(outcome.x_adv)
     region = np.ones(len(x), bool) if outcome.control is None else outcome.control
+    region_adv = region if outcome.control_adv is None else outcome.control_adv
     with atomic_path(out / "events.npz", suffix=".npz") as tmp:
         np.savez_compressed(tmp, x_adv=adv_orig, x_clean=clean_orig, feature_names=np.asarray(spec.names),
                             labels=labels, classes=np.asarray(spec.classes), probs_clean=outcome.probs_clean,
-                            probs_adv=outcome.probs_adv, fooled=outcome.fooled, control_region=region)
+                            probs_adv=outcome.probs_adv, fooled=outcome.fooled, control_region=region,
+                            control_region_adv=region_adv)
     write_json(out / "metrics.json", m)
-    plot_attack(clean_orig[region], adv_orig[region], tuple(spec.names), m["jsd_per_feature"], m["bins"],
+    plot_attack(clean_orig[region], adv_orig[region_adv], tuple(spec.names), m["jsd_per_feature"], m["bins"],
                 m["history"], out / "plots", label)
 
 

@@ -100,11 +100,15 @@ def figures_of_merit(clean: np.ndarray, adv: np.ndarray, labels: np.ndarray, pro
                      probs_adv: np.ndarray, names: tuple[str, ...], classes: tuple[str, ...],
                      discriminators: dict[str, Discriminator], criterion: FooledCriterion, num_bins: int,
                      control: np.ndarray | None = None, disco_groups: np.ndarray | None = None,
-                     ) -> dict[str, Any]:
+                     control_adv: np.ndarray | None = None) -> dict[str, Any]:
     """Everything ``metrics.json`` reports about one attacked set (scaled inputs, float32 or float64).
 
     With a ``control`` mask (control-region variant) the top-level JSD and dFN are the control region's,
-    the one region where the paper validates them; ``regions`` has control, signal and all.
+    the one region where the paper validates them; ``regions`` has control, signal and all. A validator
+    applies the cut to each sample: ``control_adv`` is the control region of the attacked set (the cut
+    re-applied; default ``control``), so the clean control region is compared with the attacked one as
+    the validator would select it, and ``n_crossed`` counts events whose region changed. Fooling ratios
+    per region follow the events' clean region.
     """
     clean = np.asarray(clean, np.float64)
     adv = np.asarray(adv, np.float64)
@@ -117,17 +121,22 @@ def figures_of_merit(clean: np.ndarray, adv: np.ndarray, labels: np.ndarray, pro
         "n_events_changed": int((adv != clean).any(axis=1).sum()),
     }
     region = np.ones(len(clean), bool) if control is None else np.asarray(control, bool)
-    out.update(distribution_figures(clean[region], adv[region], names, num_bins))
+    region_adv = region if control_adv is None else np.asarray(control_adv, bool)
+    out.update(distribution_figures(clean[region], adv[region_adv], names, num_bins))
     if disco_groups is not None:
         out["dfn_disco"] = disco_change(clean, adv, np.asarray(disco_groups))
     if control is not None:
         out["regions"] = {}
-        for key, mask in (("control", region), ("signal", ~region), ("all", np.ones_like(region))):
-            entry: dict[str, Any] = {"n_events": int(mask.sum()), "fooling_ratio": _fr(fooled[mask])}
-            if mask.sum() >= 2:
-                figs = distribution_figures(clean[mask], adv[mask], names, num_bins)
+        every = np.ones_like(region)
+        for key, mask, mask_adv in (("control", region, region_adv), ("signal", ~region, ~region_adv),
+                                    ("all", every, every)):
+            entry: dict[str, Any] = {"n_events": int(mask.sum()), "n_events_attacked": int(mask_adv.sum()),
+                                     "fooling_ratio": _fr(fooled[mask])}
+            if mask.sum() >= 2 and mask_adv.sum() >= 2:
+                figs = distribution_figures(clean[mask], adv[mask_adv], names, num_bins)
                 entry.update(mean_jsd=figs["mean_jsd"], dfn=figs["dfn"])
             out["regions"][key] = entry
+        out["regions"]["n_crossed"] = int((region != region_adv).sum())
     out["auc"] = {}
     for name, disc in discriminators.items():
         sel = jets_for(labels, disc)

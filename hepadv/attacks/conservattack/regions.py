@@ -3,6 +3,11 @@
 The paper finds, by exhaustive search over all inputs, the one feature and threshold whose cut separates
 signal from background with the highest accuracy; events on the background side form the control region,
 where an analysis validates distributions and correlations, the rest the signal region.
+
+A validator applies the cut to whatever sample it is handed, so after an attack the regions are those of
+the attacked values. CONSERVAttack keeps them equal to the clean ones by never letting a change cross the
+cut (``signal_side`` on the candidate values); ``hepadv attack`` re-applies the cut to the attacked set
+before it reports the control region's figures.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ class Cut:
     signal_above: bool
     accuracy: float
 
-    def signal_region(self, x: torch.Tensor) -> torch.Tensor:
-        above = x[:, self.feature].to(torch.float64) > self.threshold
+    def signal_side(self, values: torch.Tensor) -> torch.Tensor:
+        """Which values of the cut feature (any shape) lie on the signal side."""
+        above = values.to(torch.float64) > self.threshold
         return above if self.signal_above else ~above
+
+    def signal_region(self, x: torch.Tensor) -> torch.Tensor:
+        return self.signal_side(x[:, self.feature])
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature": self.name, "threshold_scaled": self.threshold,
