@@ -64,3 +64,32 @@ def test_plot(tmp_path: Path) -> None:
     flags[:, :5] = True
     path = plot_significance(repeated_misclassification(flags), tmp_path / "sig.png")
     assert path.stat().st_size > 1000
+
+
+def test_excess_at_k0_is_not_repeated_misclassification() -> None:
+    """Constructed counts: more never-flagged events than the binomial allows (a significant excess at
+    k = 0), fewer flagged once, the repeated tail as expected. Nothing is flagged; the k = 0 p-value says
+    the excess is there."""
+    runs, p, n = 10, 0.05, 10_000
+    expected = n * np.array([math.comb(runs, k) * p**k * (1 - p) ** (runs - k) for k in range(runs + 1)])
+    observed = np.round(expected).astype(int)
+    observed[0] += 300  # the excess at k = 0 ...
+    observed[1] -= 300  # ... taken from k = 1, so the number of events stays n
+    counts = np.repeat(np.arange(runs + 1), observed)
+    res = significance_from_counts(counts, runs, p)
+    assert res.observed[0] > res.expected[0] and res.p_values[0] < 1e-3  # a real excess at k = 0
+    assert not res.significant.any()
+    assert res.to_dict()["min_repeats"] == 2
+
+
+def test_immune_events_excess_at_k0_flags_only_the_repeated_tail() -> None:
+    """Flags from detectors: a third of the clean events is never flagged, the rest at 6 %. The pooled
+    binomial then has too many events at k = 0 *and* at high k; only the high-k excess may be flagged."""
+    rng = np.random.default_rng(5)
+    flags = rng.random((10, 30_000)) < 0.06
+    flags[:, :10_000] = False
+    res = repeated_misclassification(flags)
+    assert res.observed[0] > res.expected[0] and res.p_values[0] < 1e-6
+    assert not res.significant[:2].any() and res.significant[2:].any()
+    with pytest.raises(HepadvError, match=r"min_repeats must lie in \[1, 10\]"):
+        repeated_misclassification(flags, min_repeats=0)

@@ -5,6 +5,11 @@ hypothesis every event is flagged independently in each run with the pooled prob
 so the number of runs that flag one event is Binomial(R, p), and N events give E_k = N P(K = k) events
 flagged exactly k times. An excess of observed O_k over E_k, judged by the Poisson upper tail
 P(X >= O_k | X ~ Poisson(E_k)), means some clean events systematically look adversarial to the detector.
+
+Only the repeated-misclassification tail counts: bins k >= ``min_repeats`` (default 2, "misclassified
+repeatedly", as the paper's fig. 15 reads it). An excess at k = 0 (events no detector flags, e.g. a group
+of clean events every detector finds easy) or at k = 1 is not repeated misclassification and is never
+flagged; its p-value is still reported.
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ class SignificanceResult:
     expected: np.ndarray
     p_values: np.ndarray
     alpha: float
+    min_repeats: int = 2
 
     @property
     def significant(self) -> np.ndarray:
-        """Bins with p-value below ``alpha`` and more events than expected (an excess, never a deficit)."""
-        return (self.p_values < self.alpha) & (self.observed > self.expected)
+        """Bins of the repeated tail (k >= ``min_repeats``) with p-value below ``alpha`` and more events than
+        expected (an excess, never a deficit)."""
+        return (self.k >= self.min_repeats) & (self.p_values < self.alpha) & (self.observed > self.expected)
 
     def to_dict(self) -> dict[str, Any]:
         return {"runs": self.runs, "n_events": self.n_events, "p": self.p, "alpha": self.alpha,
+                "min_repeats": self.min_repeats,
                 "k": self.k.tolist(), "observed": self.observed.tolist(), "expected": self.expected.tolist(),
                 "p_values": self.p_values.tolist(), "significant": self.significant.tolist()}
 
@@ -48,11 +56,12 @@ def per_run_accuracy(flags: np.ndarray) -> np.ndarray:
     return 1.0 - flags.mean(axis=1)
 
 
-def repeated_misclassification(flags: np.ndarray, alpha: float = 0.05) -> SignificanceResult:
+def repeated_misclassification(flags: np.ndarray, alpha: float = 0.05, min_repeats: int = 2) -> SignificanceResult:
     """The test on ``flags`` (R, N): run i's detector flags clean event n as adversarial.
 
     The N events should be the ones every base model classifies correctly (eq. 6's N_correct), so each
-    run judges the same events. p is the pooled rate of eq. 8; E_k, O_k and p-values follow eqs. 9-11.
+    run judges the same events. p is the pooled rate of eq. 8; E_k, O_k and p-values follow eqs. 9-11;
+    only bins k >= ``min_repeats`` can be significant (module docstring).
     """
     flags = np.asarray(flags, dtype=bool)
     if flags.ndim != 2 or flags.shape[0] < 2:
@@ -61,13 +70,16 @@ def repeated_misclassification(flags: np.ndarray, alpha: float = 0.05) -> Signif
     if flags.shape[1] == 0:
         raise HepadvError("repeated-misclassification test: no clean events to count")
     p = float(1.0 - per_run_accuracy(flags).mean())
-    return significance_from_counts(flags.sum(axis=0), flags.shape[0], p, alpha)
+    return significance_from_counts(flags.sum(axis=0), flags.shape[0], p, alpha, min_repeats)
 
 
-def significance_from_counts(counts: np.ndarray, runs: int, p: float, alpha: float = 0.05) -> SignificanceResult:
+def significance_from_counts(counts: np.ndarray, runs: int, p: float, alpha: float = 0.05,
+                             min_repeats: int = 2) -> SignificanceResult:
     """Eqs. 9-11 from ``counts`` (N,): in how many of ``runs`` runs each event was flagged; ``p`` the pooled rate."""
     from scipy import stats
 
+    if not 1 <= min_repeats <= runs:
+        raise HepadvError(f"min_repeats must lie in [1, {runs}] (the repeated tail of {runs} runs), got {min_repeats}")
     counts = np.asarray(counts, dtype=np.int64)
     if counts.size and (counts.min() < 0 or counts.max() > runs):
         raise HepadvError(f"flag counts must lie in [0, {runs}], got [{counts.min()}, {counts.max()}]")
@@ -78,7 +90,7 @@ def significance_from_counts(counts: np.ndarray, runs: int, p: float, alpha: flo
     expected = counts.size * stats.binom.pmf(k, runs, p)
     # P(X >= O) = sf(O - 1); an empty bin is never an excess (p-value 1).
     p_values = np.where(observed > 0, stats.poisson.sf(observed - 1, expected), 1.0)
-    return SignificanceResult(runs, int(counts.size), p, k, observed, expected, p_values, alpha)
+    return SignificanceResult(runs, int(counts.size), p, k, observed, expected, p_values, alpha, min_repeats)
 
 
 def plot_significance(result: SignificanceResult, path: Path, label: str = "Simulation") -> Path:
@@ -99,6 +111,8 @@ def plot_significance(result: SignificanceResult, path: Path, label: str = "Simu
         ax.set_xlabel(f"runs flagging the event (of {result.runs})")
         ax.set_ylabel("clean events")
         ax.set_xticks(result.k)
+        ax.axvspan(result.min_repeats - 0.5, result.runs + 0.5, color="0.93", zorder=0,
+                   label=f"repeated (k >= {result.min_repeats}): tested")
         ax.legend(title=f"pooled p = {result.p:.3f}")
         add_label(ax, label)
         return savefig(fig, path)
