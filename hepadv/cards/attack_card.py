@@ -7,8 +7,15 @@ same trained run can be attacked with many settings without retraining. Schema::
     run: adv.yaml          # optional default target (run card or run directory), relative to this card
     split: test            # train, val or test
     max_events: 100000     # optional cap (first N events of the split)
+    tuned_on:              # optional: how the params were chosen (a sweep), never on the reported split
+      script: scripts/conservattack_sweep.py
+      split: val
+      max_events: 20000
+      target: {min_fooling_ratio: 0.6, max_mean_jsd: 0.05, max_dfn: 0.2}
 
-Unknown keys are errors, every failure is one ``CardError`` line naming the file and field.
+Unknown keys are errors, every failure is one ``CardError`` line naming the file and field. A card whose
+params were tuned on the split it reports on is refused: tuning is done on train or val, figures are
+reported on another split.
 """
 
 from __future__ import annotations
@@ -16,11 +23,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from hepadv.cards.load import apply_overrides, describe_error, parse_yaml
 from hepadv.cards.schema import ComponentSpec, Section
 from hepadv.errors import CardError, UnknownComponentError
+
+
+class TuningTarget(Section):
+    """The figures a tuned setting had to reach (our target, stated with the card)."""
+
+    min_fooling_ratio: float = Field(ge=0, le=1)
+    max_mean_jsd: float = Field(gt=0)
+    max_dfn: float = Field(gt=0)
+
+
+class Tuning(Section):
+    """Where the card's params come from: a sweep script, run on a split the card does not report on."""
+
+    script: str
+    split: Literal["train", "val"]
+    max_events: int | None = Field(None, ge=1)
+    variant: str | None = None
+    target: TuningTarget | None = None
+    rule: str | None = None
 
 
 class AttackCard(Section):
@@ -28,6 +54,14 @@ class AttackCard(Section):
     run: Path | None = None
     split: Literal["train", "val", "test"] = "test"
     max_events: int | None = Field(None, ge=1)
+    tuned_on: Tuning | None = None
+
+    @model_validator(mode="after")
+    def _tuned_off_the_reported_split(self) -> AttackCard:
+        if self.tuned_on is not None and self.tuned_on.split == self.split:
+            raise ValueError(f"params tuned on the {self.split} split cannot be reported on it; tune on "
+                             f"{'val' if self.split != 'val' else 'train'} or report on another split")
+        return self
 
 
 def validate_attack_card(data: dict[str, Any], label: str, base_dir: Path | None = None,
