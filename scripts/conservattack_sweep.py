@@ -2,7 +2,7 @@
 """Sweep CONSERVAttack's step sizes on the validation split and choose card parameters by a fixed rule.
 
     python scripts/conservattack_sweep.py [--run cards/adv.yaml] [--variant nominal] [--split val]
-        [--max-events 20000] [--selection global per_feature] [--min-change 0.1 0.2 0.4 0.8]
+        [--max-events 20000] [--selection global per_feature] [--min-change 0.05 0.1 0.2 0.4 0.8]
         [--step 0.1 0.2] [--iterations 30] [--block-sizes 5 20 80 320] [--json PATH] [--threads N]
 
 It never looks at the test split, where the README reports: ``--split test`` is refused, and the JSON
@@ -101,7 +101,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--split", default="val", help="train or val; never test (the README reports there)")
     ap.add_argument("--max-events", type=int, default=20_000)
     ap.add_argument("--selection", nargs="+", default=["global", "per_feature"], choices=["global", "per_feature"])
-    ap.add_argument("--min-change", nargs="+", type=float, default=[0.1, 0.2, 0.4, 0.8])
+    ap.add_argument("--min-change", nargs="+", type=float, default=[0.05, 0.1, 0.2, 0.4, 0.8])
     ap.add_argument("--step", nargs="+", type=float, default=[0.1, 0.2])
     ap.add_argument("--iterations", type=int, default=30)
     ap.add_argument("--block-sizes", nargs="*", type=int, default=[])
@@ -116,6 +116,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
+    measured_at = commit()  # before anything runs
     if args.threads:
         torch.set_num_threads(args.threads)
     from hepadv.cards.attack_card import load_attack_card
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"block {b:5d} ({100 * b / n:.3g} %): FR {last['fooling_ratio']:.3f} JSD {last['mean_jsd']:.4f} "
                   f"dFN {last['dfn']:.4f} ({rec['seconds']:.0f} s)")
             blocks.append(rec)
-    out = {"split": args.split, "n_events": n, "run": str(run.dir), "variant": args.variant, "commit": commit(),
+    out = {"split": args.split, "n_events": n, "run": str(run.dir), "variant": args.variant, "commit": measured_at,
            "target": TARGET, "rule": RULE, "base_params": base, "records": records, "chosen": chosen,
            "block_sizes": blocks, "torch_threads": torch.get_num_threads()}
     if args.json is not None:

@@ -205,6 +205,11 @@ RUNS: dict[str, Run] = {
 ATTACKS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "attacks": (
         ("conservattack", ("--plugin", "conservattack")),
+        # the other selection rule, at the setting the validation sweep chose for it (cards/conservattack.yaml)
+        ("conservattack per_feature", ("--plugin", "conservattack", "--set", "selection=per_feature",
+                                       "--set", "min_change=0.05", "--set", "step=0.2", "--set", "n_iterations=1")),
+        ("conservattack, paper's settings", ("--plugin", "conservattack", "--card", "cards/conservattack_paper.yaml")),
+        ("conservattack control region", ("--plugin", "conservattack", "--set", "control_region=true")),
         *((f"fgsm eps {e}", ("--plugin", "fgsm", "--set", f"epsilon={e}")) for e in ("0.01", "0.05", "0.1", "0.2")),
     ),
 }
@@ -308,6 +313,44 @@ def render_conservattack_benchmark(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_conservattack_sweep(results: dict[str, Any]) -> str:
+    """scripts/conservattack_sweep.py --json: the step-size sweep on the validation split, the choice, block sizes."""
+    shown = (1, 3, 10, 30)
+
+    def fig(e: dict[str, Any]) -> str:
+        return f"{e['fooling_ratio']:.3f} / {e['mean_jsd']:.4f} / {e['dfn']:.4f}"
+
+    t = results["target"]
+    lines = [f"`scripts/conservattack_sweep.py` on the first {results['n_events']:,} **{results['split']}** jets of "
+             f"the main job's {results['variant']} model (never the test split); params not swept are the card's. Each "
+             "cell is FR / mean JSD / dFN after that many iterations (iteration k of a long run is the k-iteration "
+             f"attack). Our target: FR >= {t['min_fooling_ratio']} at mean JSD <= {t['max_mean_jsd']} and dFN <= "
+             f"{t['max_dfn']}.", "",
+             "| selection | min_change | step | " + " | ".join(f"{k} it." for k in shown)
+             + " | first reaching the target | seconds |", "|---|---|---|" + "---|" * (len(shown) + 2)]
+    for r in results["records"]:
+        hist = r["history"]
+        cells = [fig(hist[k - 1]) if k <= len(hist) else "" for k in shown]
+        hit = next((e for e in hist if e["fooling_ratio"] >= t["min_fooling_ratio"]
+                    and e["mean_jsd"] <= t["max_mean_jsd"] and e["dfn"] <= t["max_dfn"]), None)
+        first = "none" if hit is None else f"{hit['iteration']} it.: {fig(hit)}"
+        lines.append(f"| {r['selection']} | {r['min_change']:g} | {r['step']:g} | " + " | ".join(cells)
+                     + f" | {first} | {r['seconds']:.0f} |")
+    lines += ["", f"Rule, fixed before the sweep: {results['rule']}."]
+    for selection, c in results["chosen"].items():
+        lines.append(f"- {selection}: " + ("no setting reaches the target." if c is None else
+                                           f"min_change {c['min_change']:g}, step {c['step']:g}, {c['n_iterations']} "
+                                           f"iterations ({fig(c)})."))
+    if results.get("block_sizes"):
+        lines += ["", "The chosen global setting at other block sizes (events scored against the same statistics):", "",
+                  "| block | share of the set | FR | mean JSD | dFN | seconds |", "|---|---|---|---|---|---|"]
+        for b in results["block_sizes"]:
+            e = b["history"][-1]
+            lines.append(f"| {b['block_size']} | {100 * b['block_size'] / results['n_events']:.3g} % | "
+                         f"{e['fooling_ratio']:.3f} | {e['mean_jsd']:.4f} | {e['dfn']:.4f} | {b['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 #: README block name -> (run it comes from, renderer)
 FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "demo": ("adv", render_demo),
@@ -319,15 +362,18 @@ FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "benchmark-gpu": ("benchmark-gpu", render_benchmark),
     "attacks": ("attacks", render_attacks),
     "conservattack-benchmark": ("conservattack-benchmark", render_conservattack_benchmark),
+    "conservattack-sweep": ("conservattack-sweep", render_conservattack_sweep),
 }
 #: benchmark key -> its arguments (the GPU table: ``make benchmark-gpu``'s eager run)
 BENCHMARKS: dict[str, tuple[str, ...]] = {
     "benchmark": (),
     "benchmark-gpu": ("--device", "cuda", "--jets", "10000000", "--repeats", "5"),
     "conservattack-benchmark": (),
+    "conservattack-sweep": ("--threads", "1", "--block-sizes", "5", "20", "80", "320", "2000"),
 }
 #: benchmark key -> its script (default: the training throughput)
-SCRIPTS: dict[str, str] = {"conservattack-benchmark": "benchmarks/conservattack.py"}
+SCRIPTS: dict[str, str] = {"conservattack-benchmark": "benchmarks/conservattack.py",
+                           "conservattack-sweep": "scripts/conservattack_sweep.py"}
 
 
 # ---------------------------------------------------------------- measuring
