@@ -104,7 +104,8 @@ def print_attack_summary(summary: dict[str, Any], out: Path) -> None:
             r = v["regions"]
             console.print(f"{name}: FR control {r['control']['fooling_ratio']:.3f}, signal "
                           f"{_f(r['signal']['fooling_ratio'])}, all {r['all']['fooling_ratio']:.3f} "
-                          "(JSD and dFN above: control region)", highlight=False)
+                          "(JSD and dFN above: control region, cut re-applied to the attacked set; "
+                          f"{r.get('n_crossed', 0)} jets changed region)", highlight=False)
         if v.get("constant_features"):
             console.print(f"[yellow]{name}: constant feature(s) {', '.join(v['constant_features'])}: Pearson "
                           "correlation undefined, left out of dFN (and never moved by conservattack)[/yellow]",
