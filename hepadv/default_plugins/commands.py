@@ -7,7 +7,7 @@ from hepadv.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(app: Any) -> None:
-    from hepadv.cli import attack, cards, datamc, defend, evaluate, plugins, train
+    from hepadv.cli import attack, cards, datamc, defend, evaluate, plugins, sf, train
 
     plugins.register(app)
     cards.register(app)
@@ -16,3 +16,4 @@ def register_commands(app: Any) -> None:
     attack.register(app)
     datamc.register(app)
     defend.register(app)
+    sf.register(app)

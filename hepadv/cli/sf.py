@@ -1,0 +1,129 @@
+"""``hepadv sf``: CvsL x CvsB shape scale factors per flavour from dy, wc and ttsemilep (thesis app. A.5.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hepadv.cli.cards import SetOption
+
+#: The shipped Data/MC cards, one per flavour-enriched selection, used when no card is given.
+DEFAULT_CARDS: tuple[str, ...] = ("cards/datamc_dy.yaml", "cards/datamc_wc.yaml", "cards/datamc_ttsemilep.yaml")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sf")(sf_command)
+
+
+def sf_command(
+    cards: list[Path] | None = typer.Argument(None, metavar="[CARDS]...",
+                                              help="Data/MC cards, one per selection (dy, wc, ttsemilep); default: "
+                                                   "cards/datamc_dy.yaml, cards/datamc_wc.yaml, "
+                                                   "cards/datamc_ttsemilep.yaml."),
+    variation: str = typer.Option("raw", "--variation", help="MC variation to calibrate (raw or a distortion)."),
+    taggers: list[str] | None = typer.Option(None, "--tagger", "-t",
+                                             help="Tagger key (repeat); default every best checkpoint and stored "
+                                                  "tagger, e.g. nominal@best, adversarial@best."),
+    cvsl_edges: str | None = typer.Option(None, "--cvsl-edges", help="Comma-separated CvsL edges from 0 to 1, "
+                                                                       "multiples of 0.05 (default 0.1 steps)."),
+    cvsb_edges: str | None = typer.Option(None, "--cvsb-edges", help="Comma-separated CvsB edges (as --cvsl-edges)."),
+    min_events: float = typer.Option(10.0, "--min-events", min=0, help="Effective entries below which a bin "
+                                                                       "keeps SF = 1 (flagged few_events)."),
+    tolerance: float = typer.Option(1e-6, "--tolerance", min=0, help="Stop when no factor changes by more than "
+                                                                     "this fraction in one iteration."),
+    max_iterations: int = typer.Option(1000, "--max-iterations", min=1, help="Iterations before giving up."),
+    normalise: bool = typer.Option(True, "--normalise/--no-normalise",
+                                   help="Normalise MC to data in each selection before the fit."),
+    from_saved: bool = typer.Option(False, "--from-saved", help="Read RUN/datamc/SELECTION as it is instead of "
+                                                                "running the Data/MC cards."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (default RUN/sf)."),
+    set_: list[str] = SetOption,
+    device: str | None = typer.Option(None, "--device", help="Device for training a missing run."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Derive per-flavour CvsL x CvsB scale factors (iterative fit) and write them as correctionlib JSON."""
+    from hepadv.cli.console import console
+    from hepadv.datamc.card import load_datamc_card
+    from hepadv.datamc.scalefactors import SFOptions, derive_scale_factors
+    from hepadv.datamc.sffit import DEFAULT_EDGES, FitSettings, Grid
+    from hepadv.errors import CardError
+
+    if not cards:
+        missing = [c for c in DEFAULT_CARDS if not Path(c).is_file()]
+        if missing:
+            raise CardError(f"no cards given and {', '.join(missing)} not found here; run from the project folder "
+                            "or name one Data/MC card per selection (dy, wc, ttsemilep)")
+        cards = [Path(c) for c in DEFAULT_CARDS]
+    loaded = [load_datamc_card(c, list(set_ or [])) for c in cards]
+    grid = Grid(_edges(cvsl_edges, "--cvsl-edges") or DEFAULT_EDGES,
+                _edges(cvsb_edges, "--cvsb-edges") or DEFAULT_EDGES)
+    options = SFOptions(variation=variation, taggers=list(taggers) if taggers else None, grid=grid,
+                        settings=FitSettings(min_events=min_events, tolerance=tolerance, max_iterations=max_iterations,
+                                             normalise=normalise),
+                        from_saved=from_saved, output=output)
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False, markup=False)
+
+    results = derive_scale_factors(loaded, options, progress=progress, say=say, device=device)
+    print_summary(results)
+
+
+def _edges(text: str | None, option: str) -> tuple[float, ...] | None:
+    from hepadv.errors import CardError
+
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise CardError(f"{option} {text!r}: expected comma-separated numbers, e.g. 0,0.2,0.4,0.6,0.8,1") from None
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from hepadv.cli.console import console
+
+    table = Table(title=f"CvsL x CvsB scale factors (MC {results['variation']}), fitted bins and distance from 1")
+    width = max([6, *(len(k) for k in results["taggers"])])
+    for col in ("tagger", "flavour", "fitted", "mean |SF-1|", "chi2(SF=1)/ndf", "iterations"):
+        table.add_column(col, justify="left" if col in ("tagger", "flavour") else "right", no_wrap=True,
+                         min_width=width if col == "tagger" else len(col))
+    for key, r in results["taggers"].items():
+        for f, d in r["flavours"].items():
+            dev = "-" if d["mean_abs_deviation"] is None else f"{d['mean_abs_deviation']:.3f}"
+            chi2 = f"{d['chi2_vs_1']:.0f}/{d['ndf']}" if d["ndf"] else "-"
+            its = f"{r['iterations']}" + ("" if r["converged"] else " (not converged)")
+            table.add_row(key, f, f"{d['n_fitted']}/{d['n_bins']}", dev, chi2, its)
+    _print(table)
+    kl = Table(title="KL(data || MC) on the filled 0.05 grid: before -> after the factors (statistical floor)")
+    kl.add_column("tagger", no_wrap=True, min_width=width)
+    selections = list(results["selections"])
+    for s in selections:
+        kl.add_column(s, justify="right", no_wrap=True, min_width=26)
+    for key, r in results["taggers"].items():
+        cells = []
+        for s in selections:
+            a = r["agreement"][s]
+            cells.append("-" if a["kl_before"] is None else
+                         f"{a['kl_before']:.4f} -> {a['kl_after']:.4f} ({_num(a['kl_floor'])})")
+        kl.add_row(key, *cells)
+    _print(kl)
+    out = results["output"]
+    console.print(f"correctionlib: {out}/{results['correction_file']}   results: {out}/results.json   "
+                  f"plots: {out}/plots", highlight=False)
+
+
+def _print(table: Any) -> None:
+    """Print a table whole: its numbers are never cut, however narrow the terminal."""
+    from hepadv.cli.console import console
+
+    needed = sum(c.min_width or 0 for c in table.columns) + 3 * len(table.columns) + 1
+    console.print(table, width=max(console.width, needed), crop=False)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
