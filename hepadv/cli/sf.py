@@ -39,6 +39,7 @@ def sf_command(
     from_saved: bool = typer.Option(False, "--from-saved", help="Read RUN/datamc/SELECTION as it is instead of "
                                                                 "running the Data/MC cards."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (default RUN/sf)."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the scale-factor maps."),
     set_: list[str] = SetOption,
     device: str | None = typer.Option(None, "--device", help="Device for training a missing run."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -62,7 +63,7 @@ def sf_command(
     options = SFOptions(variation=variation, taggers=list(taggers) if taggers else None, grid=grid,
                         settings=FitSettings(min_events=min_events, tolerance=tolerance, max_iterations=max_iterations,
                                              normalise=normalise),
-                        from_saved=from_saved, output=output)
+                        from_saved=from_saved, output=output, plots=plots)
 
     def say(text: str) -> None:
         console.print(text, highlight=False, markup=False)
@@ -87,34 +88,35 @@ def print_summary(results: dict[str, Any]) -> None:
 
     from hepadv.cli.console import console
 
-    table = Table(title=f"CvsL x CvsB scale factors (MC {results['variation']}), fitted bins and distance from 1")
+    table = Table(title=f"CvsL x CvsB scale factors (MC {results['variation']}): fitted bins, compatibility with 1")
     width = max([6, *(len(k) for k in results["taggers"])])
-    for col in ("tagger", "flavour", "fitted", "mean |SF-1|", "chi2(SF=1)/ndf", "iterations"):
+    for col in ("tagger", "flavour", "fitted", "chi2(SF=1)/ndf", "p-value", "iterations"):
         table.add_column(col, justify="left" if col in ("tagger", "flavour") else "right", no_wrap=True,
                          min_width=width if col == "tagger" else len(col))
     for key, r in results["taggers"].items():
         for f, d in r["flavours"].items():
-            dev = "-" if d["mean_abs_deviation"] is None else f"{d['mean_abs_deviation']:.3f}"
             chi2 = f"{d['chi2_vs_1']:.0f}/{d['ndf']}" if d["ndf"] else "-"
+            p = "-" if d["p_value_vs_1"] is None else f"{d['p_value_vs_1']:.2g}"
             its = f"{r['iterations']}" + ("" if r["converged"] else " (not converged)")
-            table.add_row(key, f, f"{d['n_fitted']}/{d['n_bins']}", dev, chi2, its)
+            table.add_row(key, f, f"{d['n_fitted']}/{d['n_bins']}", chi2, p, its)
     _print(table)
-    kl = Table(title="KL(data || MC) on the filled 0.05 grid: before -> after the factors (statistical floor)")
+    kl = Table(title="KL(data || MC) on the filled 0.05 grid: before -> after the factors (floor +- spread for "
+                     "identical parents)")
     kl.add_column("tagger", no_wrap=True, min_width=width)
     selections = list(results["selections"])
     for s in selections:
-        kl.add_column(s, justify="right", no_wrap=True, min_width=26)
+        kl.add_column(s, justify="right", no_wrap=True, min_width=35)
     for key, r in results["taggers"].items():
         cells = []
         for s in selections:
             a = r["agreement"][s]
             cells.append("-" if a["kl_before"] is None else
-                         f"{a['kl_before']:.4f} -> {a['kl_after']:.4f} ({_num(a['kl_floor'])})")
+                         f"{a['kl_before']:.4f} -> {a['kl_after']:.4f} ({_floor(a)})")
         kl.add_row(key, *cells)
     _print(kl)
     out = results["output"]
-    console.print(f"correctionlib: {out}/{results['correction_file']}   results: {out}/results.json   "
-                  f"plots: {out}/plots", highlight=False)
+    console.print(f"correctionlib: {out}/{results['correction_file']}   results: {out}/results.json"
+                  + (f"   plots: {out}/plots" if results["plots"] else ""), highlight=False)
 
 
 def _print(table: Any) -> None:
@@ -125,5 +127,5 @@ def _print(table: Any) -> None:
     console.print(table, width=max(console.width, needed), crop=False)
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _floor(a: dict[str, Any]) -> str:
+    return "-" if a["kl_floor"] is None else f"{a['kl_floor']:.4f} +- {a['kl_floor_std']:.4f}"

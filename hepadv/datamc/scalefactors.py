@@ -52,6 +52,7 @@ class SFOptions:
     settings: FitSettings = field(default_factory=FitSettings)
     from_saved: bool = False
     output: Path | None = None
+    plots: bool = True
 
 
 @dataclass
@@ -68,8 +69,8 @@ def derive_scale_factors(cards: list[DataMCCard], options: SFOptions | None = No
     """Fit CvsL x CvsB scale factors per flavour from the selections of ``cards``; returns the results."""
     options = options or SFOptions()
     t0 = time.perf_counter()
+    _check_flavours([card.selection.name for card in cards])  # before any processing
     selections = [_selection(card, options, progress, say, device) for card in cards]
-    _check_flavours(selections)
     taggers = _taggers(selections, options.taggers)
     fits: dict[str, SFResult] = {}
     per_tagger: dict[str, Any] = {}
@@ -88,9 +89,11 @@ def derive_scale_factors(cards: list[DataMCCard], options: SFOptions | None = No
     provenance = {key: _describe(key, options, selections) for key in taggers}
     write_correction_set(fits, out / CORRECTION_FILE, "hepadv CvsL x CvsB shape scale factors (thesis app. A.5.2)",
                          provenance)
-    from hepadv.plotting.scalefactors import plot_scale_factors
+    plots: list[Path] = []
+    if options.plots:
+        from hepadv.plotting.scalefactors import plot_scale_factors
 
-    plots = plot_scale_factors(fits, out / "plots")
+        plots = plot_scale_factors(fits, out / "plots")
     results = {
         "selections": {s.name: {"enriches": s.enriches, "datamc": str(s.folder)} for s in selections},
         "variation": options.variation,
@@ -111,9 +114,6 @@ def _selection(card: DataMCCard, options: SFOptions, progress: bool, say: Any, d
     from hepadv.datamc.run import output_dir
 
     name = card.selection.name
-    if name not in ENRICHES:
-        raise HepadvError(f"selection {name!r} (card {card.name}) enriches no flavour the fit knows; "
-                          f"use {', '.join(f'{k} ({v})' for k, v in ENRICHES.items())}")
     run_dir = _run_dir(card)
     if options.from_saved:
         folder = output_dir(card, name, run_dir)
@@ -137,13 +137,17 @@ def _run_dir(card: DataMCCard) -> Path | None:
     return None
 
 
-def _check_flavours(selections: list[_Selection]) -> None:
+def _check_flavours(names: list[str]) -> None:
+    """One card per flavour-enriched selection, each one the fit knows."""
     seen: dict[str, str] = {}
-    for s in selections:
-        if s.enriches in seen:
-            raise HepadvError(f"selections {seen[s.enriches]!r} and {s.name!r} both enrich {s.enriches} jets; "
+    for name in names:
+        if name not in ENRICHES:
+            raise HepadvError(f"selection {name!r} enriches no flavour the fit knows; "
+                              f"use {', '.join(f'{k} ({v})' for k, v in ENRICHES.items())}")
+        if ENRICHES[name] in seen:
+            raise HepadvError(f"two cards select {name!r}, which enriches {ENRICHES[name]} jets; "
                               "give one card per selection (dy, wc, ttsemilep)")
-        seen[s.enriches] = s.name
+        seen[ENRICHES[name]] = name
     missing = [f"{sel} ({f})" for sel, f in ENRICHES.items() if f not in seen]
     if missing:
         raise HepadvError(f"the fit needs one card per flavour; missing {', '.join(missing)}")

@@ -41,7 +41,10 @@ def _mesh(ax: Any, result: SFResult, values: np.ndarray, flag: np.ndarray, fmt: 
     if max(result.grid.shape) <= ANNOTATE_MAX:
         cx, cy = 0.5 * (x[1:] + x[:-1]), 0.5 * (y[1:] + y[:-1])
         for i, j in zip(*np.nonzero(flag == FIT), strict=True):
-            ax.text(cx[i], cy[j], format(values[i, j], fmt), ha="center", va="center", fontsize=7)
+            r, g, b, _ = mesh.cmap(mesh.norm(values[i, j]))
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # white text on dark cells
+            ax.text(cx[i], cy[j], format(values[i, j], fmt), ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
     ax.set_xlim(x[0], x[-1])
     ax.set_ylim(y[0], y[-1])
     ax.set_xlabel("CvsL")
@@ -55,19 +58,22 @@ def sf_maps(result: SFResult, tagger: str, path: Path) -> Path:
     from matplotlib.figure import Figure
 
     fitted = np.concatenate([result.sf[f][result.flag[f] == FIT] for f in SF_FLAVOURS])
-    spread = float(np.clip(np.max(np.abs(fitted - 1), initial=0.05), 0.05, 1.0))
+    # colour ranges from the bulk (90 % quantiles), so a few sparse outlying bins do not wash the maps out
+    spread = float(np.clip(np.quantile(np.abs(fitted - 1), 0.9), 0.05, 1.0)) if fitted.size else 0.05
     with style_context():
-        fig = Figure(figsize=(16, 21))
-        axes = fig.subplots(len(SF_FLAVOURS), 2, gridspec_kw={"hspace": 0.3, "wspace": 0.3})
+        fig = Figure(figsize=(16, 21), layout="constrained")
+        axes = fig.subplots(len(SF_FLAVOURS), 2)
         for row, f in zip(axes, SF_FLAVOURS, strict=True):
             m = _mesh(row[0], result, result.sf[f], result.flag[f], ".2f", cmap="RdBu_r",
                       norm=TwoSlopeNorm(vcenter=1.0, vmin=1 - spread, vmax=1 + spread))
-            fig.colorbar(m, ax=row[0], label=f"SF, {_ROW_LABEL[f]}")
-            m = _mesh(row[1], result, result.unc[f], result.flag[f], ".2f", cmap="viridis", vmin=0)
-            fig.colorbar(m, ax=row[1], label=f"stat. uncertainty, {f}")
+            fig.colorbar(m, ax=row[0], label=f"SF, {_ROW_LABEL[f]}", extend="both")
+            unc = result.unc[f][result.flag[f] == FIT]
+            m = _mesh(row[1], result, result.unc[f], result.flag[f], ".2f", cmap="viridis", vmin=0,
+                      vmax=float(np.quantile(unc, 0.9)) if unc.size else 1.0)
+            fig.colorbar(m, ax=row[1], label=f"stat. uncertainty, {f}", extend="max")
         add_label(axes[0, 0], "Toy data")
-        fig.suptitle(f"{tagger}: CvsL x CvsB scale factors (grey hatched: not fitted, SF = 1)", y=0.91)
-        return savefig(fig, path, bbox_inches="tight")
+        fig.suptitle(f"{tagger}: CvsL x CvsB scale factors (grey hatched: not fitted, SF = 1)")
+        return savefig(fig, path)
 
 
 def deviation_maps(fits: dict[str, SFResult], path: Path, clip: float = 5.0) -> Path:
@@ -76,7 +82,7 @@ def deviation_maps(fits: dict[str, SFResult], path: Path, clip: float = 5.0) -> 
 
     keys = list(fits)
     with style_context():
-        fig = Figure(figsize=(8 * len(keys), 21))
+        fig = Figure(figsize=(8 * len(keys), 21), layout="constrained")
         axes = np.asarray(fig.subplots(len(SF_FLAVOURS), len(keys), squeeze=False,
                                        gridspec_kw={"hspace": 0.3, "wspace": 0.3}))
         for c, key in enumerate(keys):
@@ -89,7 +95,7 @@ def deviation_maps(fits: dict[str, SFResult], path: Path, clip: float = 5.0) -> 
                 fig.colorbar(m, ax=axes[row, c], label=f"(SF - 1) / sigma, {f}")
             axes[0, c].set_title(key, pad=30)
         add_label(axes[0, 0], "Toy data")
-        return savefig(fig, path, bbox_inches="tight")
+        return savefig(fig, path)
 
 
 def _safe(text: str) -> str:
