@@ -290,6 +290,11 @@ def render_sf(results: dict[str, Any]) -> str:
         cells = [f"{_f(a['kl_before'])} -> {_f(a['kl_after'])} ({_f(a['kl_floor'])} +- {_f(a['kl_floor_std'])})"
                  for a in (r["agreement"][s] for s in sels)]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    verdict = []
+    for key, r in results["taggers"].items():
+        off = [f for f, d in r["flavours"].items() if d["p_value_vs_1"] is not None and d["p_value_vs_1"] < 0.05]
+        verdict.append(f"{key}: " + (f"factors of {', '.join(off)} differ from 1" if off else "all compatible with 1"))
+    lines += ["", f"At p < 0.05 against SF = 1 ({results['variation']} MC): " + "; ".join(verdict) + "."]
     return "\n".join(lines) + "\n"
 
 

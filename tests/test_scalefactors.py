@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,7 @@ def test_bins_with_few_events_or_a_negative_fit_keep_one_with_a_flag() -> None:
     result = fit_scale_factors(sels, FitSettings(min_events=0), GRID)
     assert result.flag["c"][0, 0] == NONPOSITIVE and result.sf["c"][0, 0] == 1.0
     assert result.to_json()["flavours"]["c"]["flag"][0][0] == "nonpositive"
+    json.dumps(result.to_json(), allow_nan=False)  # valid JSON: no NaN or infinity, whatever the fit did
 
 
 def test_one_selection_per_flavour_is_required() -> None:

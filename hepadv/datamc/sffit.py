@@ -162,7 +162,7 @@ class SFResult:
             "normalisation": self.norm,
             "iterations": self.iterations,
             "converged": self.converged,
-            "max_relative_change": self.max_change,
+            "max_relative_change": self.max_change if np.isfinite(self.max_change) else None,
         }
 
 
