@@ -82,7 +82,7 @@ def deviation_maps(fits: dict[str, SFResult], path: Path, clip: float = 5.0) -> 
 
     keys = list(fits)
     with style_context():
-        fig = Figure(figsize=(8 * len(keys), 21), layout="constrained")
+        fig = Figure(figsize=(8 * len(keys), 21))
         axes = np.asarray(fig.subplots(len(SF_FLAVOURS), len(keys), squeeze=False,
                                        gridspec_kw={"hspace": 0.3, "wspace": 0.3}))
         for c, key in enumerate(keys):
@@ -92,10 +92,10 @@ def deviation_maps(fits: dict[str, SFResult], path: Path, clip: float = 5.0) -> 
                     pull = np.where(r.unc[f] > 0, (r.sf[f] - 1) / r.unc[f], 0.0)
                 m = _mesh(axes[row, c], r, np.clip(pull, -clip, clip), r.flag[f], ".1f", cmap="RdBu_r",
                           vmin=-clip, vmax=clip)
-                fig.colorbar(m, ax=axes[row, c], label=f"(SF - 1) / sigma, {f}")
-            axes[0, c].set_title(key, pad=30)
-        add_label(axes[0, 0], "Toy data")
-        return savefig(fig, path)
+                fig.colorbar(m, ax=axes[row, c], label="(SF - 1) / sigma")
+                axes[row, c].set_title(f"{key}, {f} jets", loc="right", fontsize="small")
+        fig.suptitle("hepadv toy data: deviation of the scale factors from 1", y=0.92)
+        return savefig(fig, path, bbox_inches="tight")
 
 
 def _safe(text: str) -> str:
