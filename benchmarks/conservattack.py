@@ -35,7 +35,7 @@ CARD_PATH = Path(__file__).resolve().parents[1] / "cards" / "conservattack.yaml"
 
 def card_params() -> dict:
     """The shipped card's params (cards/conservattack.yaml), so the benchmark measures what users run."""
-    from hepadv.cards.attack_card import load_attack_card
+    from hepadv.cards.attack import load_attack_card
 
     params = load_attack_card(CARD_PATH, []).attack.validated_params.model_dump()
     return {**params, "n_iterations": 10}  # the issue's benchmark: 10 iterations, whatever the card uses

@@ -21,6 +21,16 @@ class Component:
     Params: ClassVar[type[ComponentParams]] = ComponentParams
 
     @classmethod
+    def api_notes(cls) -> list[str]:
+        """Deprecated plugin-API usages this class relies on (listed by ``hepadv plugins``; still working)."""
+        return []
+
+    @classmethod
+    def api_problem(cls) -> str | None:
+        """Why this class cannot work under the current plugin API; the registry refuses it at load (one line)."""
+        return None
+
+    @classmethod
     def parse_params(cls, params: dict[str, Any] | ComponentParams | None, base_dir: Path | None = None) -> Any:
         """Validate ``params`` with this component's ``Params`` (paths resolved against ``base_dir``)."""
         if isinstance(params, cls.Params):

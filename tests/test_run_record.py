@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from hepadv.cards import load_card
 from hepadv.cli.main import build_app
 from hepadv.errors import CardError
+from hepadv.runs.record import current_config, read_history
 from hepadv.training import loop
 from hepadv.training.checkpoint import load_checkpoint
-from hepadv.training.record import current_config, read_history
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -56,8 +56,8 @@ def test_submit_section_is_strict(tmp_path: Path) -> None:
 def test_a_changed_submit_block_still_resumes(tmp_path: Path) -> None:
     """More walltime or another partition after a job ran out must not block ``--resume``."""
     from hepadv.cards.load import resolved_card
+    from hepadv.runs.record import check_resume
     from hepadv.training.loop import card_hash
-    from hepadv.training.record import check_resume
 
     before = validate_card(TINY)
     after = validate_card({**TINY, "submit": {"time": "48:00:00", "partition": "long"}})

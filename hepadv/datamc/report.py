@@ -116,9 +116,8 @@ def kl_vs_epoch(div: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(results: dict[str, Any], output: dict[str, Any], out: Path, card: Any) -> None:
-    """hists.pkl, hists.root, plots, then results.json last: its presence means the run is complete."""
+    """hists.pkl, hists.root, plots and results.json into ``out`` (a staging folder published as a whole)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").unlink(missing_ok=True)  # a failure below must not leave an older result looking current
     hist_objects = {"hists": output.get("hists", {}), "controls": output.get("controls", {})}
     with atomic_path(out / "hists.pkl", suffix=".pkl") as tmp:
         tmp.write_bytes(pickle.dumps(hist_objects, protocol=pickle.HIGHEST_PROTOCOL))

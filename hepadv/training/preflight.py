@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from hepadv.cards.schema import RunCard
 from hepadv.errors import CardError, DataError, HepadvError, UnknownComponentError
-from hepadv.training.record import CARD_FILE, CONFIG_FILE, HISTORY_FILE, RunRecord, check_resume, current_config
+from hepadv.runs.record import CARD_FILE, CONFIG_FILE, HISTORY_FILE, RunRecord, check_resume, current_config
 
 #: Files and folders of a run besides the variants' folders (what --overwrite discards).
 RUN_FILES = (CARD_FILE, CONFIG_FILE, HISTORY_FILE, "metrics.json", "plots")

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepadv.cards.defence_card import DefenceCard
+from hepadv.cards.defence import DefenceCard
 from hepadv.data.preprocess import PreparedData
-from hepadv.defences.crafting import attack_seed, describe_attack, fooled_by
+from hepadv.defences.crafting import attack_seed, fooled_by
 from hepadv.defences.greybox import BaseRun, adversaries, class_indices, selection, train_base
-from hepadv.defences.pipelines import build_attack, component_id
+from hepadv.defences.pipelines.common import build_attack, component_id
 from hepadv.defences.pipelines.retrain import clean_auc, extend_split, load_retrained, train_on
 from hepadv.defences.ranges import draw_params, integer_fields
+from hepadv.progress import Progress
 from hepadv.random import derive_seed
 
 
@@ -46,7 +47,7 @@ def _test_adversaries(dcard: DefenceCard, run: BaseRun, model: torch.nn.Module, 
                        attack_seed(dcard.run_card.seed, run.index, "test"))
 
 
-def per_run(dcard: DefenceCard, run: BaseRun, progress: bool) -> dict[str, Any]:
+def per_run(dcard: DefenceCard, run: BaseRun, progress: Progress | None) -> dict[str, Any]:
     model, data = train_base(run, progress)
     _test_adversaries(dcard, run, model, data)
     p = dcard.defence.validated_params
@@ -63,14 +64,14 @@ def per_run(dcard: DefenceCard, run: BaseRun, progress: bool) -> dict[str, Any]:
         train_on(run, PreparedData(data.spec, cumulative, data.val, data.test), iteration_dir(dcard, run, t), progress)
         sizes.append(len(cumulative))
         added.append(int(keep.sum()))
-        drawn.append({"params": attack.main_params() if hasattr(attack, "main_params") else params,
+        drawn.append({"params": attack.main_params(),
                       "attack_id": attack.id(), "train_fooling_ratio": adv.fooling_ratio})
     return {"run": run.index, "dir": str(run.dir), "n_train": len(data.train), "train_sizes": sizes,
             "added": added, "iterations": drawn}
 
 
 def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]], out: Path,
-            progress: bool) -> dict[str, Any]:
+            progress: Progress | None) -> dict[str, Any]:
     from hepadv.runs import load_trained
     from hepadv.training.loop import load_data
 
@@ -96,7 +97,7 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
     per_run_it = trained.mean(axis=2)  # [j, t]: grey-box (incl. white-box) FR of run j's model t
     off = ~np.eye(r, dtype=bool)
     metrics = {
-        "attack": describe_attack(build_attack(dcard.attack)), "per_run": shares,
+        "attack": build_attack(dcard.attack).describe(), "per_run": shares,
         "baseline_matrix": baseline.tolist(), "trained_fooling": trained.tolist(),
         "baseline": {"mean": float(baseline.mean()), "std": float(baseline.std()),
                      "grey_box_only": float(baseline[off].mean())},
