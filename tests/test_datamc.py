@@ -143,7 +143,7 @@ def test_cli_datamc_selection_dy_verbatim(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(build_app(), ["datamc", "--selection", "dy", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "training them now with" in result.output
+    assert "training first" in result.output
     assert "Cutflow, selection dy" in result.output and "KL(data || MC)" in result.output
     saved = json.loads((tmp_path / "runs" / "adv" / "datamc" / "dy" / "results.json").read_text())
     epochs = saved["kl_vs_epoch"]["nominal"]["fgsm"]["BvsL"]

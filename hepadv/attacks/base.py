@@ -31,7 +31,7 @@ from pydantic import Field
 from hepadv.components import Component, ComponentParams
 from hepadv.data.masks import FeatureMasks
 from hepadv.data.spec import FeatureSpec
-from hepadv.errors import HepadvError
+from hepadv.errors import HepadvError, MissingLabelsError
 from hepadv.ids import named_id
 from hepadv.random import RandomStream
 
@@ -97,8 +97,8 @@ class Attack(Component):
                  rng: RandomStream | None = None, progress: Progress | None = None) -> AttackResult:
         """Attack ``x`` (n, d) scaled with class indices ``y`` (n,) (None only for label-free attacks)."""
         if self.needs_labels and y is None:
-            raise HepadvError(f"attack {self.name!r} needs truth labels, but this sample has none; use a "
-                              "label-free attack (e.g. gaussian_noise, systematic_shift)")
+            raise MissingLabelsError(f"attack {self.name!r} needs truth labels, but this sample has none; use a "
+                                     "label-free attack (e.g. gaussian_noise, systematic_shift)")
         if x.ndim != 2 or x.shape[1] != spec.n_features:
             raise HepadvError(f"attack {self.name!r}: inputs must be (n, {spec.n_features}) for this model, "
                               f"got {tuple(x.shape)}")

@@ -175,7 +175,12 @@ class Run:
 
 def open_run(card_or_dir: Path, overrides: list[str] | None = None, progress: Progress | None = None,
              ) -> tuple[Run, RunCard]:
-    """A run and its card from either a run directory or a run card (whose output directory is the run)."""
+    """A run and its card, from a run directory or a run card (whose output directory is the run).
+
+    Once the run exists, its recorded settings describe the models (they may have been trained with ``--set``
+    overrides or an older card), so the card given only contributes what does not change the models: its
+    ``evaluation``, ``device``, ``name`` and ``submit`` sections.
+    """
     from hepadv.cards import load_card
 
     path = Path(card_or_dir)
@@ -183,4 +188,11 @@ def open_run(card_or_dir: Path, overrides: list[str] | None = None, progress: Pr
         run = Run(path)
         return run, run.recorded_card(overrides)  # one line when it is not a run directory
     card = load_card(path, overrides, progress=progress)
-    return Run(card.output_dir()), card
+    run = Run(card.output_dir())
+    if not RunLayout(run.dir).config.is_file():
+        return run, card
+    recorded = run.recorded_card()
+    given = card.model_dump(mode="json", include={"evaluation", "device", "name", "submit"})
+    merged = recorded.model_copy(update={k: getattr(card, k) for k in given})
+    merged._source, merged._text, merged._overrides = card.source, card.text, card.overrides
+    return run, merged
