@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 class ComponentParams(BaseModel):
     """Parameters of a component; unknown keys are errors so a typo in a card never passes silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Component:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.testdata
 
-from hepadv.errors import DataError  # noqa: E402
-from tests.testdata import SAMPLES, default_dir, ensure_test_data  # noqa: E402
+from hepadv.errors import DataError
+from tests.testdata import SAMPLES, default_dir, ensure_test_data
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,13 +52,15 @@ def test_api1_perturb_still_runs_with_a_deprecation_note(small_tagger: Any) -> N
     register_plugin(_plugin(OldFlip), "old-plugin")
     cls = hepadv.get_attack("old_flip")
     info = next(i for i in plugin_infos() if i.name == "old-plugin")
-    assert info.error is None and len(info.notes) == 1 and "perturb(model, x, y, masks) is plugin API 1" in info.notes[0]
+    assert info.error is None and len(info.notes) == 1
+    assert "perturb(model, x, y, masks) is plugin API 1" in info.notes[0]
     data, model, x, y = small_tagger
     result = cls(epsilon=0.1).generate(model, x[:50], y[:50], data.spec)
     movable = torch.as_tensor(data.spec.integer) == 0
     assert not torch.equal(result.x_adv[:, movable], x[:50, movable])
     out = CliRunner().invoke(build_app(), ["plugins"], env={"COLUMNS": "200"})
-    assert out.exit_code == 0 and "deprecated: attack 'old_flip': perturb(model, x, y, masks) is plugin API 1" in out.output
+    assert out.exit_code == 0
+    assert "deprecated: attack 'old_flip': perturb(model, x, y, masks) is plugin API 1" in out.output
 
 
 def test_incompatible_component_is_refused_at_load_in_one_line() -> None:

@@ -24,7 +24,7 @@ from hepadv.ids import named_id
 from hepadv.io import atomic_path, write_json
 from hepadv.progress import Progress, as_progress
 from hepadv.random import RandomStream, derive_seed
-from hepadv.runs.layout import RunLayout, check_name
+from hepadv.runs.layout import METRICS_FILE, PLOTS_DIR, RunLayout, check_name
 from hepadv.runs.trained import TrainedModel
 
 DEFAULT_BINS = 200
@@ -92,9 +92,9 @@ def write_variant(out: Path, loaded: TrainedModel, outcome: Outcome, x: np.ndarr
         np.savez_compressed(tmp, x_adv=adv_orig, x_clean=clean_orig, feature_names=np.asarray(spec.names),
                             labels=labels, classes=np.asarray(spec.classes), probs_clean=outcome.probs_clean,
                             probs_adv=outcome.probs_adv, fooled=outcome.fooled, control_region=region)
-    write_json(out / "metrics.json", m)
+    write_json(out / METRICS_FILE, m)
     plot_attack(clean_orig[region], adv_orig[region], tuple(spec.names), m["jsd_per_feature"], m["bins"],
-                m["history"], out / "plots", label)
+                m["history"], out / PLOTS_DIR, label)
 
 
 def run_attack(card: RunCard, attack: Attack, *, run_dir: Path | None = None, variant: str | None = None,

@@ -20,24 +20,24 @@ def register(app: typer.Typer) -> None:
 def attack_command(
     target: Path = typer.Argument(DEFAULT_TARGET, metavar="CARD_OR_RUN_DIR", show_default=False,
                                   help="Run card (its models are trained first if missing) or run directory "
-                                       "[default: cards/adv.yaml]."),
+                                       "\\[default: cards/adv.yaml]."),
     plugin: str = typer.Option(None, "--plugin", "-p", metavar="NAME",
-                               help=f"Attack to run: any registered one [default: {DEFAULT_PLUGIN}]."),
+                               help=f"Attack to run: any registered one \\[default: {DEFAULT_PLUGIN}]."),
     attack_card: Path = typer.Option(None, "--card", metavar="CARD",
-                                     help="Attack card with the params [default: cards/PLUGIN.yaml if there is "
+                                     help="Attack card with the params \\[default: cards/PLUGIN.yaml if there is "
                                           "one]."),
     set_: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE",
                                    help="Override an attack parameter, e.g. alpha=2 (repeatable)."),
-    variant: str = typer.Option(None, "--variant", help="Attack only this variant [default: every variant]."),
+    variant: str = typer.Option(None, "--variant", help="Attack only this variant \\[default: every variant]."),
     split: str = typer.Option(None, "--split", metavar="train|val|test",
-                              help="Split to attack [default: the attack card's, else test]."),
+                              help="Split to attack \\[default: the attack card's, else test]."),
     max_events: int = typer.Option(None, "--max-events", min=1, metavar="N",
                                    help="Attack the first N events of the split."),
     bins: int = typer.Option(None, "--bins", min=2, max=100_000, metavar="N",
-                             help="Bins of the reported JSD [default: the attack's num_bins, else 200]."),
+                             help="Bins of the reported JSD \\[default: the attack's num_bins, else 200]."),
     device: str = DeviceOption,
     output: Path = typer.Option(None, "--output", "-o", metavar="DIR",
-                                help="Output folder [default: RUN/attacks/ID]."),
+                                help="Output folder \\[default: RUN/attacks/ID]."),
     progress: bool = ProgressOption,
 ) -> None:
     """Attack the trained models of a run; write the adversarial events, metrics.json and plots.

@@ -12,7 +12,7 @@ cards_app = typer.Typer(help="Validate, show, list and copy cards (run, attack, 
                         no_args_is_help=True)
 
 KindOption = typer.Option(None, "--kind", metavar="run|attack|datamc|defence",
-                          help="The kind to read a card without kind: as [default: run].")
+                          help="The kind to read a card without kind: as \\[default: run].")
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +66,7 @@ def list_cards() -> None:
 
 @cards_app.command("init")
 def init(directory: Path = typer.Argument(Path("cards"), metavar="DIR", help="Folder to copy the cards into "
-                                          "[default: cards]."),
+                                          "\\[default: cards]."),
          overwrite: bool = typer.Option(False, "--overwrite", help="Replace cards that already exist there.")) -> None:
     """Copy the packaged example cards into DIR, to edit them."""
     from hepadv.cards.packaged import init_cards

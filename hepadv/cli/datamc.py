@@ -16,21 +16,21 @@ def register(app: typer.Typer) -> None:
 
 def datamc_command(
     card_file: Path | None = typer.Argument(None, metavar="CARD", show_default=False,
-                                            help="Data/MC card [default: cards/datamc_SELECTION.yaml]."),
+                                            help="Data/MC card \\[default: cards/datamc_SELECTION.yaml]."),
     selection: str | None = typer.Option(None, "--selection", "-s", metavar="NAME",
                                          help="dy, wc, ttsemilep or a plugin's."),
     executor: str | None = typer.Option(None, "--executor", "-e", metavar="NAME",
                                         help="iterative, futures, dask, slurm or htcondor."),
     scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
-                                         help="dask scheduler address [default: a local cluster]."),
+                                         help="dask scheduler address \\[default: a local cluster]."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, max=10_000, metavar="N",
                                        help="Workers, or batch jobs (slurm, htcondor)."),
     chunksize: int | None = typer.Option(None, "--chunksize", min=1, metavar="N", help="Events per chunk."),
     limit: int | None = typer.Option(None, "--limit", min=1, metavar="N", help="At most N chunks per sample."),
-    skip_bad_files: bool | None = typer.Option(None, "--skip-bad-files/--no-skip-bad-files", show_default=False,
-                                               help="Report and skip unreadable files."),
+    skip_bad_files: bool = typer.Option(False, "--skip-bad-files",
+                                        help="Report and skip unreadable files \\[default: the card's]."),
     output: Path | None = typer.Option(None, "--output", "-o", metavar="DIR",
-                                       help="Output folder [default: RUN/datamc/SELECTION]."),
+                                       help="Output folder \\[default: RUN/datamc/NAME]."),
     set_: list[str] = SetOption,
     device: str | None = DeviceOption,
     progress: bool = ProgressOption,
@@ -63,7 +63,7 @@ def datamc_command(
     if name is not None and name != _name(data.get("executor"), "iterative"):
         overrides.append(("executor", {"name": name, "params": {}}))  # another executor: its own defaults
     for key, value in (("executor.params.workers", workers), ("executor.params.scheduler", scheduler),
-                       ("chunksize", chunksize), ("max_chunks", limit), ("skip_bad_files", skip_bad_files),
+                       ("chunksize", chunksize), ("max_chunks", limit), ("skip_bad_files", skip_bad_files or None),
                        ("output", None if output is None else str(output))):
         if value is not None:
             overrides.append((key, value))

@@ -19,7 +19,7 @@ def defend_command(
                                      help="Defence card, e.g. cards/detector.yaml."),
     set_: list[str] = SetOption,
     workers: int = typer.Option(None, "--workers", min=1, max=256, metavar="N",
-                                help="Processes for the R runs [default: the card's]."),
+                                help="Processes for the R runs \\[default: the card's]."),
     progress: bool = ProgressOption,
 ) -> None:
     """Train R base models, attack them, apply the card's defence and score it grey-box (seed 004 sec. 6-9).

@@ -54,16 +54,18 @@ def list_command() -> None:
 def _kinds() -> str:
     from hepadv.scaffold.templates import KINDS
 
-    return "|".join(KINDS)
+    return ", ".join(KINDS)
 
 
 @plugins_app.command("new")
 def new_command(
-    name: str = typer.Argument(..., help="Plugin name, e.g. 'flip' (package hepadv-flip, component 'flip')."),
-    kind: str = typer.Option(..., "--kind", "-k", help=f"Component kind: {_kinds()}."),
+    name: str = typer.Argument(..., metavar="NAME", show_default=False,
+                               help="Plugin name, e.g. 'flip' (package hepadv-flip, component 'flip')."),
+    kind: str = typer.Option(..., "--kind", "-k", metavar="KIND", help=f"Component kind: {_kinds()}."),
     label_free: bool = typer.Option(False, "--label-free", help="Attack kind: a label-free random distortion "
                                                                 "instead of a gradient attack."),
-    directory: Path = typer.Option(Path("."), "--directory", "-d", help="Where to create the package folder."),
+    directory: Path = typer.Option(Path("."), "--directory", "-d", metavar="DIR",
+                                   help="Where to create the package folder."),
 ) -> None:
     """Write a ready-to-install plugin package: pyproject with the entry point, hook, component, test, README."""
     import typer.main

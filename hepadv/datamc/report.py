@@ -19,6 +19,7 @@ import numpy as np
 from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS
 from hepadv.evaluation.divergences import js_distance, kl_divergence
 from hepadv.io import atomic_path, write_json
+from hepadv.runs.layout import PLOTS_DIR
 
 _EPOCH = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<variant>[^@]+)@e(?P<epoch>\d+)$")
 
@@ -126,7 +127,7 @@ def write_report(results: dict[str, Any], output: dict[str, Any], out: Path, car
     if card.plots:
         from hepadv.plotting.datamc import plot_report
 
-        results["plots"] = [str(p.relative_to(out)) for p in plot_report(results, hist_objects, out / "plots")]
+        results["plots"] = [str(p.relative_to(out)) for p in plot_report(results, hist_objects, out / PLOTS_DIR)]
     write_json(out / "results.json", results)
 
 

@@ -27,9 +27,9 @@ from hepadv.io import write_json
 from hepadv.models.base import Model
 from hepadv.paths import cache_dir
 from hepadv.progress import Progress, as_progress
-from hepadv.runs.layout import RunLayout
+from hepadv.runs.layout import RunLayout, VariantFolder
 from hepadv.runs.record import RunRecord
-from hepadv.training.checkpoint import epoch_path, load_checkpoint, load_model_state, save_checkpoint
+from hepadv.training.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from hepadv.training.device import resolve_device
 from hepadv.training.loader import make_loader
 from hepadv.training.loss import focal_loss
@@ -70,14 +70,11 @@ def load_data(card: RunCard) -> PreparedData:
 
 
 def card_hash(card: RunCard) -> str:
-    """Hash of the resolved card minus where it writes: the identity of what was trained."""
-    import hashlib
-    import json
-
+    """Content id of the resolved card minus where it writes: the identity of what was trained."""
     from hepadv.cards.load import resolved_card
+    from hepadv.ids import content_id
 
-    data = {k: v for k, v in resolved_card(card).items() if k not in ("output", "submit")}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return content_id({k: v for k, v in resolved_card(card).items() if k not in ("output", "submit")})
 
 
 def build_model_for(card: RunCard, data: PreparedData) -> Model:
@@ -210,8 +207,9 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
                   ) -> VariantResult:
     cfg: TrainingSection = card.variant_training(variant)
     seed = card.training_seed(cfg)
-    ckpt_dir = directory / "checkpoints"
-    last = ckpt_dir / "last.pt"
+    folder = VariantFolder(directory)
+    ckpt_dir = folder.checkpoints
+    last = folder.checkpoint("last")
     if last.exists() and not resume:
         if not overwrite:
             raise HepadvError(f"{directory} already holds checkpoints; pass --resume to continue or "
@@ -316,18 +314,18 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
             "variant": variant.name,
             **(provenance or {}),
         }
-        save_checkpoint(state, epoch_path(ckpt_dir, epoch))
+        save_checkpoint(state, folder.checkpoint(epoch))
         if improved:
-            save_checkpoint(state, ckpt_dir / "best.pt")
+            save_checkpoint(state, folder.checkpoint("best"))
         save_checkpoint(state, last)
-        write_json(directory / "history.json", history)
+        write_json(folder.history, history)
         progress.note(f"{variant.name} epoch {epoch}: train loss {train_loss:.5g}, val loss {val_loss:.5g}, "
                       f"{seconds:.1f} s")
         if on_epoch_end is not None:
             on_epoch_end(variant.name, epoch, state)
     stopped_early = cfg.patience is not None and bad_epochs >= cfg.patience and history["epoch"][-1] < cfg.epochs
 
-    best = load_checkpoint(ckpt_dir / "best.pt", map_location=device)
-    load_model_state(model, best, ckpt_dir / "best.pt")
+    best = load_checkpoint(folder.checkpoint("best"), map_location=device)
+    load_model_state(model, best, folder.checkpoint("best"))
     model.eval()
     return VariantResult(variant.name, directory, model, history, best_epoch, stopped_early)

@@ -20,8 +20,7 @@ from hepadv.errors import HepadvError
 from hepadv.ids import named_id
 from hepadv.io import write_json
 from hepadv.progress import Progress, as_progress
-
-METRICS_FILE = "metrics.json"
+from hepadv.runs.layout import METRICS_FILE, PLOTS_DIR
 
 
 def pipeline_for(dcard: DefenceCard) -> ModuleType:
@@ -80,7 +79,7 @@ def _defend(dcard: DefenceCard, progress: Progress | None, t0: float) -> Defence
     with run_lock(dcard.output_root(), progress.note):
         shares = run_all(dcard, progress)
         with publish_dir(out) as staging:
-            (staging / "plots").mkdir()
+            (staging / PLOTS_DIR).mkdir()
             metrics = pipeline.combine(dcard, runs, shares, staging, progress)
             metrics = {"card": dcard.label, "pipeline": pipeline.__name__.rsplit(".", 1)[-1], "runs": len(runs),
                        "run_dirs": [str(r.dir) for r in runs], **metrics, "seconds": time.perf_counter() - t0}

@@ -16,6 +16,7 @@ from hepadv.defences.pipelines.common import build_attack, component_id
 from hepadv.defences.pipelines.retrain import clean_auc, extend_split, load_retrained, train_on
 from hepadv.progress import Progress
 from hepadv.random import derive_seed
+from hepadv.runs.layout import PLOTS_DIR
 
 
 def augmented_dir(dcard: DefenceCard, run: BaseRun) -> Path:
@@ -47,7 +48,7 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
     if dcard.plots:
         from hepadv.plotting.defences import auc_runs
 
-        auc_runs(out / "plots" / "auc_per_run.png", base, aug, "adversarially augmented")
+        auc_runs(out / PLOTS_DIR / "auc_per_run.png", base, aug, "adversarially augmented")
     return {"attack": build_attack(dcard.attack).describe(), "per_run": shares,
             "auc_base": base.tolist(), "auc_augmented": aug.tolist(),
             "auc_base_mean": float(base.mean()), "auc_augmented_mean": float(aug.mean()),

@@ -27,6 +27,7 @@ from hepadv.defences.pipelines.common import build_attack, build_defence, compon
 from hepadv.errors import HepadvError
 from hepadv.io import atomic_path
 from hepadv.progress import Progress
+from hepadv.runs.layout import PLOTS_DIR
 
 log = logging.getLogger("hepadv.defences")
 THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -187,9 +188,9 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
         "data": data_curve,
     }
     if dcard.plots:
-        _plots(out / "plots", dcard, initial, corrected, curves, rocs, significance)
+        _plots(out / PLOTS_DIR, dcard, initial, corrected, curves, rocs, significance)
         if spec.n_features == 2:
-            donut_plots(out / "plots", spec, test, idx, advs[0], filters[0])
+            donut_plots(out / PLOTS_DIR, spec, test, idx, advs[0], filters[0])
     return metrics
 
 

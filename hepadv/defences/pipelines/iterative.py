@@ -24,6 +24,7 @@ from hepadv.defences.pipelines.retrain import clean_auc, extend_split, load_retr
 from hepadv.defences.ranges import draw_params, integer_fields
 from hepadv.progress import Progress
 from hepadv.random import derive_seed
+from hepadv.runs.layout import PLOTS_DIR
 
 
 def iteration_params(dcard: DefenceCard, run: BaseRun, t: int) -> dict[str, Any]:
@@ -111,10 +112,10 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
     if dcard.plots:
         from hepadv.plotting import defences as P
 
-        P.per_run_bars(out / "plots" / "fooling_ratio_per_run.png", {
+        P.per_run_bars(out / PLOTS_DIR / "fooling_ratio_per_run.png", {
             "base model": (baseline.mean(1), None, P.GREY),
             "adv. trained, average": (per_run_it.mean(1), None, P.RED),
             "adv. trained, best": (per_run_it.min(1), None, P.BLUE)}, "grey-box fooling ratio")
-        P.curve(out / "plots" / "fooling_ratio_per_iteration.png", np.arange(n_it), per_run_it.mean(0),
+        P.curve(out / PLOTS_DIR / "fooling_ratio_per_iteration.png", np.arange(n_it), per_run_it.mean(0),
                 per_run_it.std(0), "iteration", "grey-box fooling ratio", float(baseline.mean()))
     return metrics
