@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from hepadv.cli.report import ReportOption, refresh_report
 from hepadv.cli.train import DeviceOption
 
 DEFAULT_TARGET = Path("cards/adv.yaml")
@@ -35,6 +36,7 @@ def attack_command(
     output: Path = typer.Option(None, "--output", "-o", help="Output directory (default: "
                                                              "RUN/attacks/<plugin>-<hash>)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    report: bool = ReportOption,
 ) -> None:
     """Attack the trained models of a run and write the adversarial events, metrics.json and plots.
 
@@ -72,6 +74,7 @@ def attack_command(
         max_events=max_events or (card.max_events if card is not None else None), device=device, output=output,
         progress=progress, bins=bins, say=lambda text: console.print(f"[yellow]{text}[/yellow]", highlight=False))
     print_attack_summary(summary, out)
+    refresh_report(summary["run"], report)
 
 
 def print_attack_summary(summary: dict[str, Any], out: Path) -> None:

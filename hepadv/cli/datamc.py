@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from hepadv.cli.cards import SetOption
+from hepadv.cli.report import ReportOption, refresh_report, run_dir_of
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,7 @@ def datamc_command(
     set_: list[str] = SetOption,
     device: str | None = typer.Option(None, "--device", help="Device for training a missing run."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    report: bool = ReportOption,
 ) -> None:
     """Histogram tagger outputs in data and MC, with KL(data || MC) per output, epoch and MC distortion."""
     from hepadv.cli.console import console
@@ -66,6 +68,7 @@ def datamc_command(
 
     results = run_datamc(card, progress=progress, say=say, device=device)
     print_summary(results)
+    refresh_report(run_dir_of(results.get("output")), report)
 
 
 def _card_executor(card_file: Path | None) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
+from hepadv.cli.report import ReportOption, refresh_report
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +21,7 @@ def evaluate_command(
     set_: list[str] = SetOption,
     device: str = DeviceOption,
     progress: bool = ProgressOption,
+    report: bool = ReportOption,
 ) -> None:
     """Evaluate the trained variants; writes metrics.json and plots into the run directory."""
     from hepadv.cli.summary import print_summary
@@ -28,3 +30,4 @@ def evaluate_command(
 
     run, card = open_run(target, set_ or [])
     print_summary(evaluate_run(card, device=device, progress=progress, run_dir=run.dir), run.dir)
+    refresh_report(run.dir, report)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
+from hepadv.cli.report import ReportOption, refresh_report
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +26,7 @@ def train_command(
                                       "htcondor (writes the submit description); resources from the card's submit:."),
     status: Path | None = typer.Option(None, "--status", metavar="RUN_DIR", help="Show the submitted job's state "
                                        "and the last epoch of each variant."),
+    report: bool = ReportOption,
 ) -> None:
     """Train the tagger variants of CARD (nominal, adversarial, ...) with checkpoints every epoch."""
     from hepadv.cards import load_card
@@ -53,3 +55,4 @@ def train_command(
 
         results = evaluate_run(card, device=device, data=result.data, progress=progress)
         print_summary(results, card.output_dir())
+    refresh_report(card.output_dir(), report)
