@@ -177,6 +177,8 @@ def test_sections_follow_the_files(tiny_run: Path, tmp_path: Path) -> None:
     shutil.copytree(tiny_run, run)
     (run / "metrics.json").unlink(missing_ok=True)  # trained, not evaluated: provenance and the loss table
     page = parse(write_report(run))
+    stamp = (run / "report.html").stat().st_mtime_ns
+    assert write_report(run) and (run / "report.html").stat().st_mtime_ns == stamp  # same files, same page
     assert page.sections == ["provenance", "training"]
     assert {c["table"] for c in page.cells} == {"history-adversarial", "history-nominal"}
     check_cells(run, page.cells)

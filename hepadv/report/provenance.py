@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hepadv.report.content import Block, Cell, Details, Facts, Note, Pre, Section, Table, load_json, num, text
+from hepadv.report.content import Block, Cell, Details, Facts, Note, Pre, Section, Table, load_json, text
 from hepadv.report.layout import ReportPaths
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
@@ -130,7 +130,7 @@ def provenance_section(paths: ReportPaths, written_by: dict[str, str]) -> Sectio
         ("compile", str(training.get("compile", "not recorded"))),
         ("hepadv", _unique([e.get("hepadv") for e in entries])),
         ("commit", _unique(commits) if commits else "not recorded by the run"),
-        ("report written", f"{written_by['time']} by hepadv {written_by['version']}"
+        ("report written by", f"hepadv {written_by['version']}"
          + (f" at commit {written_by['commit']}" if written_by.get("commit") else "")),
     ]
     items: list[Any] = [Facts(facts)]
@@ -145,7 +145,8 @@ def provenance_section(paths: ReportPaths, written_by: dict[str, str]) -> Sectio
             if "error" in c:
                 rows.append([text(variant), text(c["error"], "miss"), text(""), text(""), text("")])
                 continue
-            rows.append([text(variant), num(c, ["epoch"]), num(c, ["best_epoch"]), text(c.get("card_hash") or ""),
+            rows.append([text(variant), text(c.get("epoch"), "num"), text(c.get("best_epoch"), "num"),
+                         text(c.get("card_hash") or ""),
                          text(c.get("dataset_key") or "")])
         items.append(Table(["variant", "epoch", "best epoch", "card hash", "dataset key"], rows,
                            caption="Best checkpoints (VARIANT/checkpoints/best.pt)", id="checkpoints"))

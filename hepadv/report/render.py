@@ -1,12 +1,12 @@
 """``write_report``: collect the sections that exist and render them into one self-contained HTML file.
 
 Images are embedded as data URIs, CSS and JavaScript are inline, and a Content-Security-Policy forbids
-every request, so the file opens the same from a laptop, a mail attachment or a web area.
+every request, so the file opens the same from a laptop, a mail attachment or a web area. The page is a
+function of the run's files (no time of writing in it), so an unchanged run gives a byte-identical report.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +46,15 @@ def write_report(run_dir: Path | str) -> Path:
     paths = ReportPaths(Path(run_dir))
     if not paths.run.is_dir():
         raise HepadvError(f"{run_dir}: no such run folder")
-    written_by = {"version": __version__, "commit": source_commit() or "",
-                  "time": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    written_by = {"version": __version__, "commit": source_commit() or ""}
     sections = collect(paths, written_by)
     if not sections:
         raise HepadvError(f"{run_dir}: nothing to report (no run record, metrics, attacks, Data/MC or defence "
                           "results)")
     title = _title(paths)
     html = render(title, paths.run, sections, written_by)
+    if paths.report.is_file() and paths.report.read_text(encoding="utf-8") == html:
+        return paths.report  # the same files give the same page: a run folder that did not change stays as it was
     with atomic_path(paths.report, suffix=".html", mode=0o644) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return paths.report
