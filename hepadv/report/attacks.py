@@ -6,7 +6,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hepadv.report.content import Block, Details, Facts, Note, Section, Table, figures, load_json, num, text
+from hepadv.report.content import (
+    Block,
+    Details,
+    Facts,
+    Note,
+    Section,
+    Table,
+    figures,
+    fmt,
+    load_json,
+    num,
+    study_blocks,
+    text,
+)
 from hepadv.report.layout import ReportPaths
 
 TOP_FEATURES = 5
@@ -88,16 +101,9 @@ def variant_items(paths: ReportPaths, study: Path, variant: str) -> list[Any]:
 
 
 def attacks_section(paths: ReportPaths) -> Section | None:
-    blocks = []
-    for study in paths.attacks():
-        summary = paths.attack_summary(study)
-        s, error = load_json(summary)
-        source = paths.relative(summary)
-        if error or not isinstance(s, dict):
-            blocks.append(Block(study.name, [Note(error or f"{source}: not an attack summary", "warn")]))
-            continue
+    def block(study: Path, s: dict[str, Any], source: str) -> Block:
         items: list[Any] = [Facts([("attack", f"{s.get('plugin', '?')} {json.dumps(s.get('params') or {})}"),
-                                   ("events", f"{s.get('n_events', '?'):,} of the {s.get('split', '?')} split"),
+                                   ("events", f"{fmt(s.get('n_events'))} of the {s.get('split', '?')} split"),
                                    ("folder", source.rsplit("/", 1)[0])])]
         items += [t for t in (fr_table(s, source, study.name), per_class_table(s, source, study.name),
                               auc_table(s, source, study.name), regions_table(s, source, study.name)) if t]
@@ -107,5 +113,7 @@ def attacks_section(paths: ReportPaths) -> Section | None:
                                   "correlation undefined, left out of dFN", "warn"))
         for v in s.get("variants") or {}:
             items += variant_items(paths, study, v)
-        blocks.append(Block(f"{s.get('plugin', study.name)} ({study.name})", items, id=f"attack-{study.name}"))
+        return Block(f"{s.get('plugin', study.name)} ({study.name})", items, id=f"attack-{study.name}")
+
+    blocks = study_blocks(paths, paths.attacks(), paths.attack_summary, "an attack summary", block)
     return Section("attacks", "Attacks", blocks) if blocks else None

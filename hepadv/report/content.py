@@ -9,9 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from hepadv.report.layout import ReportPaths
 
 #: Keys under which a JSON entry may carry the uncertainty of its ``<name>`` value, in order of preference.
 ERROR_SUFFIXES = ("_err", "_error", "_unc", "_uncertainty", "_std")
@@ -173,6 +177,21 @@ def load_json(path: Path) -> tuple[Any, str | None]:
         return json.loads(path.read_text()), None
     except (OSError, ValueError) as exc:
         return None, f"{path.name}: unreadable ({exc})"
+
+
+def study_blocks(paths: ReportPaths, studies: list[Path], file_of: Callable[[Path], Path], what: str,
+                 build: Callable[[Path, dict[str, Any], str], Block]) -> list[Block]:
+    """One block per study folder from its JSON (``build(study, data, source)``); an unreadable file is a note."""
+    blocks = []
+    for study in studies:
+        path = file_of(study)
+        data, error = load_json(path)
+        source = paths.relative(path)
+        if error or not isinstance(data, dict):
+            blocks.append(Block(study.name, [Note(error or f"{source}: not {what}", "warn")]))
+        else:
+            blocks.append(build(study, data, source))
+    return blocks
 
 
 def data_uri(path: Path) -> str | None:

@@ -6,7 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hepadv.report.content import Block, Details, Facts, Note, Section, Table, figures, fmt, load_json, num, text
+from hepadv.report.content import (
+    Block,
+    Details,
+    Facts,
+    Note,
+    Section,
+    Table,
+    figures,
+    fmt,
+    num,
+    study_blocks,
+    text,
+)
 from hepadv.report.layout import ReportPaths
 
 
@@ -95,14 +107,7 @@ def facts(r: dict[str, Any]) -> Facts:
 
 
 def datamc_section(paths: ReportPaths) -> Section | None:
-    blocks = []
-    for study in paths.datamc():
-        path = paths.datamc_results(study)
-        r, error = load_json(path)
-        source = paths.relative(path)
-        if error or not isinstance(r, dict):
-            blocks.append(Block(study.name, [Note(error or f"{source}: not a Data/MC result", "warn")]))
-            continue
+    def block(study: Path, r: dict[str, Any], source: str) -> Block:
         sel = study.name
         items: list[Any] = [facts(r)]
         items += [Note(n, "warn") for n in r.get("notes") or []]
@@ -131,5 +136,7 @@ def datamc_section(paths: ReportPaths) -> Section | None:
         found = figures(controls, paths.run)
         if found:
             items.append(Details("Control plots", [found]))
-        blocks.append(Block(f"Selection {r.get('selection', sel)}", items, id=f"datamc-{sel}"))
+        return Block(f"Selection {r.get('selection', sel)}", items, id=f"datamc-{sel}")
+
+    blocks = study_blocks(paths, paths.datamc(), paths.datamc_results, "a Data/MC result", block)
     return Section("datamc", "Data versus simulation", blocks) if blocks else None

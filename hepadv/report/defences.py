@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from hepadv.report.content import Block, Details, Facts, Note, Section, Table, figures, fmt, get, load_json, num, text
+from hepadv.report.content import (
+    Block,
+    Details,
+    Facts,
+    Section,
+    Table,
+    figures,
+    fmt,
+    get,
+    num,
+    study_blocks,
+    text,
+)
 from hepadv.report.layout import ReportPaths
 
 
@@ -85,14 +98,7 @@ PIPELINES = {"detector": detector_items, "augmentation": augmentation_items, "it
 
 
 def defences_section(paths: ReportPaths) -> Section | None:
-    blocks = []
-    for study in paths.defences():
-        path = paths.defence_metrics(study)
-        m, error = load_json(path)
-        source = paths.relative(path)
-        if error or not isinstance(m, dict):
-            blocks.append(Block(study.name, [Note(error or f"{source}: not a defence result", "warn")]))
-            continue
+    def block(study: Path, m: dict[str, Any], source: str) -> Block:
         attack, defence = m.get("attack") or {}, m.get("defence") or {}
         items: list[Any] = [Facts([
             ("pipeline", f"{m.get('pipeline', '?')} (card {m.get('card', '?')}), {m.get('runs', '?')} runs"),
@@ -105,5 +111,7 @@ def defences_section(paths: ReportPaths) -> Section | None:
         found = figures(sorted((study / "plots").glob("*.png")), paths.run)
         if found:
             items.append(found)
-        blocks.append(Block(f"{m.get('card', study.name)} ({study.name})", items, id=f"defence-{study.name}"))
+        return Block(f"{m.get('card', study.name)} ({study.name})", items, id=f"defence-{study.name}")
+
+    blocks = study_blocks(paths, paths.defences(), paths.defence_metrics, "a defence result", block)
     return Section("defences", "Defences", blocks) if blocks else None
