@@ -108,10 +108,12 @@ def test_binary_tagger_exports_with_its_preprocessing(binary_run: Path, tmp_path
 
 
 def test_cli_writes_into_the_run_and_refuses_other_formats(binary_run: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(build_app(), ["export", str(binary_run), "--checkpoint", "1", "--format", "onnx"])
+    args = ["export", str(binary_run), "--checkpoint", "1", "--format", "onnx", "--opset", "17"]
+    result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
-    assert (binary_run / "export" / "nominal_epoch_001.onnx").is_file()
-    assert (binary_run / "export" / "nominal_epoch_001.json").is_file() and "max |diff|" in result.output
+    path = binary_run / "export" / "nominal_epoch_001.onnx"
+    assert [o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")] == [17]
+    assert json.loads(path.with_suffix(".json").read_text())["opset"] == 17 and "max |diff|" in result.output
     result = CliRunner().invoke(build_app(), ["export", str(binary_run), "--format", "tflite"])
     assert result.exit_code == 1 and "only onnx is supported" in result.output
     result = CliRunner().invoke(build_app(), ["export", str(binary_run), "--variant", "adversarial"])

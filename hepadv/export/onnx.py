@@ -33,6 +33,8 @@ OUTPUT = "probabilities"
 #: Largest |p_onnx - p_torch| an export may show on the check rows.
 TOLERANCE = 1e-5
 CHECK_ROWS = 2048
+#: Loggers of the exporter that talk at INFO/WARNING about its own passes ("torchvision is not installed", ...).
+QUIET_LOGGERS = ("torch.onnx", "onnxscript", "onnx_ir")
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,10 @@ def _export_proto(trained: TrainedModel, opset: int) -> Any:
                           f"torch {torch.__version__}")
     module = RawTagger(trained.spec, trained.model.cpu()).eval()
     example = torch.zeros(2, trained.spec.n_features, dtype=torch.float32)
-    quiet = logging.getLogger("torch.onnx")  # "torchvision is not installed" and the like
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    quiet = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [log.level for log in quiet]
+    for log in quiet:
+        log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -127,12 +130,13 @@ def _export_proto(trained: TrainedModel, opset: int) -> Any:
         raise HepadvError(f"model {trained.model.describe()['name']!r} ({trained.variant}) could not be exported "
                           f"to ONNX: {first}") from None
     finally:
-        quiet.setLevel(level)
+        for log, level in zip(quiet, levels, strict=True):
+            log.setLevel(level)
     proto = program.model_proto
     got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if got != opset:
-        raise HepadvError(f"--opset {opset}: the exporter could not convert the graph (it has opset {got}); "
-                          f"use --opset {OPSET} or higher")
+        raise HepadvError(f"--opset {opset}: the exporter could not convert the graph to it (it stays at opset "
+                          f"{got}); choose a higher --opset (17 and {OPSET} are tested)")
     return proto
 
 
