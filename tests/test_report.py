@@ -288,3 +288,15 @@ def test_report_in_a_real_browser(study: Path, tmp_path: Path) -> None:
     assert len(ids) == len(set(ids)), "duplicate element ids"
     assert column == sorted(column) and shown and hidden
     assert (tmp_path / "report.png").stat().st_size > 50_000
+
+
+def test_attack_of_a_model_replaced_since_is_flagged(study: Path, tmp_path: Path) -> None:
+    run = tmp_path / "adv"
+    shutil.copytree(study, run)
+    assert "describe the earlier model" not in (run / "report.html").read_text()
+    [metrics] = sorted(run.glob("attacks/*/nominal/metrics.json"))
+    m = json.loads(metrics.read_text())
+    m["epoch"] = 1  # as if the run was resumed and its best model moved on since the attack
+    metrics.write_text(json.dumps(m))
+    html = write_report(run).read_text()
+    assert html.count("describe the earlier model") == 1 and "nominal: attacked the model of epoch 1" in html

@@ -77,30 +77,48 @@ def regions_table(s: dict[str, Any], source: str, study: str) -> Table | None:
                  caption="Fooling ratio per region (JSD and dFN above: control region)")
 
 
-def variant_items(paths: ReportPaths, study: Path, variant: str) -> list[Any]:
-    """The variant's plots, then what its own metrics.json adds: checkpoint, bins, the most visible features."""
+def stale(m: dict[str, Any], variant: str, current: dict[str, dict[str, Any]]) -> Note | None:
+    """A warning when the attacked model is not the run's best model any more (retrained, resumed, overwritten)."""
+    now, then = current.get(variant) or {}, m.get("provenance") or {}
+    if not now or "error" in now or not then:
+        return None
+    if then.get("card_hash") == now.get("card_hash") and m.get("epoch") == now.get("epoch"):
+        return None
+    return Note(f"{variant}: attacked the model of epoch {m.get('epoch')} (card hash {then.get('card_hash')}); the "
+                f"run's best {variant} model is now epoch {now.get('epoch')} (card hash {now.get('card_hash')}): these "
+                "numbers describe the earlier model", "warn")
+
+
+def variant_items(paths: ReportPaths, study: Path, variant: str, current: dict[str, dict[str, Any]]) -> list[Any]:
+    """A warning if the attacked model was replaced since, the variant's plots, then what its own metrics.json
+    adds: checkpoint, bins, the most visible features."""
     plots = paths.attack_variant_plots(study, variant)
     found = figures(sorted(plots.glob("*.png")) if plots.is_dir() else [], paths.run, title=variant, large=True)
+    out: list[Any] = [found] if found else []
     path = paths.attack_variant_metrics(study, variant)
-    items: list[Any] = []
-    if path.is_file():
-        m, error = load_json(path)
-        if error:
-            return [*([found] if found else []), Note(error, "warn")]
-        items.append(Facts([("checkpoint", f"{m.get('checkpoint', '?')} (epoch {m.get('epoch', '?')})"),
-                            ("events changed", f"{m.get('n_events_changed', '?')} of {m.get('n_events', '?')}"),
-                            ("histogram bins", str(m.get("bins", "?")))]))
-        jsd = m.get("jsd_per_feature") or {}
-        top = sorted((f for f in jsd if isinstance(jsd[f], (int, float))), key=lambda f: jsd[f], reverse=True)
-        if top:
-            rows = [[text(f), num(m, ["jsd_per_feature", f])] for f in top[:TOP_FEATURES]]
-            items.append(Table(["feature", "JSD"], rows, source=paths.relative(path), id=f"jsd-{study.name}-{variant}",
-                               caption=f"Largest per-feature JSD ({len(jsd)} features in {path.name})"))
-    return [*([found] if found else []), *([Details(f"{variant}: checkpoint and most visible features", items)]
-                                           if items else [])]
+    if not path.is_file():
+        return out
+    m, error = load_json(path)
+    if error or not isinstance(m, dict):
+        return [*out, Note(error or f"{path.name}: not an attack result", "warn")]
+    warning = stale(m, variant, current)
+    items: list[Any] = [Facts([("checkpoint", f"{m.get('checkpoint', '?')} (epoch {m.get('epoch', '?')})"),
+                               ("events changed", f"{m.get('n_events_changed', '?')} of {m.get('n_events', '?')}"),
+                               ("histogram bins", str(m.get("bins", "?")))])]
+    jsd = m.get("jsd_per_feature") or {}
+    top = sorted((f for f in jsd if isinstance(jsd[f], (int, float))), key=lambda f: jsd[f], reverse=True)
+    if top:
+        rows = [[text(f), num(m, ["jsd_per_feature", f])] for f in top[:TOP_FEATURES]]
+        items.append(Table(["feature", "JSD"], rows, source=paths.relative(path), id=f"jsd-{study.name}-{variant}",
+                           caption=f"Largest per-feature JSD ({len(jsd)} features in {path.name})"))
+    return [*([warning] if warning else []), *out, Details(f"{variant}: checkpoint and most visible features", items)]
 
 
 def attacks_section(paths: ReportPaths) -> Section | None:
+    from hepadv.report.provenance import checkpoint_provenance
+
+    current = checkpoint_provenance(paths)
+
     def block(study: Path, s: dict[str, Any], source: str) -> Block:
         items: list[Any] = [Facts([("attack", f"{s.get('plugin', '?')} {json.dumps(s.get('params') or {})}"),
                                    ("events", f"{fmt(s.get('n_events'))} of the {s.get('split', '?')} split"),
@@ -112,7 +130,7 @@ def attacks_section(paths: ReportPaths) -> Section | None:
                 items.append(Note(f"{v}: constant feature(s) {', '.join(entry['constant_features'])}: Pearson "
                                   "correlation undefined, left out of dFN", "warn"))
         for v in s.get("variants") or {}:
-            items += variant_items(paths, study, v)
+            items += variant_items(paths, study, v, current)
         return Block(f"{s.get('plugin', study.name)} ({study.name})", items, id=f"attack-{study.name}")
 
     blocks = study_blocks(paths, paths.attacks(), paths.attack_summary, "an attack summary", block)
