@@ -77,11 +77,12 @@ def kl_epoch_table(r: dict[str, Any], source: str, selection: str) -> Table | No
 
 def _plot_groups(paths: ReportPaths, study: Path, r: dict[str, Any]) -> dict[str, list[Path]]:
     """Plots by sub-folder (one per tagger, ``controls``, and the top level)."""
-    listed = [study / p for p in r.get("plots") or []]
-    found = listed or sorted((study / "plots").rglob("*.png"))
+    plots = paths.datamc_plots(study)
+    listed = [study / p for p in r.get("plots") or []]  # results.json lists them relative to the study folder
+    found = listed or sorted(plots.rglob("*.png"))
     groups: dict[str, list[Path]] = {}
     for p in found:
-        rel = p.relative_to(study / "plots") if p.is_relative_to(study / "plots") else Path(p.name)
+        rel = p.relative_to(plots) if p.is_relative_to(plots) else Path(p.name)
         groups.setdefault(rel.parts[0] if len(rel.parts) > 1 else "", []).append(p)
     return groups
 

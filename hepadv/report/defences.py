@@ -108,7 +108,7 @@ def defences_section(paths: ReportPaths) -> Section | None:
             ("wall time", f"{fmt(m.get('seconds'), 0)} s"),
         ])]
         items += PIPELINES.get(m.get("pipeline", ""), generic_items)(m, source, study.name)
-        found = figures(sorted((study / "plots").glob("*.png")), paths.run)
+        found = figures(sorted(paths.defence_plots(study).glob("*.png")), paths.run)
         if found:
             items.append(found)
         return Block(f"{m.get('card', study.name)} ({study.name})", items, id=f"defence-{study.name}")

@@ -76,6 +76,10 @@ class ReportPaths:
     def datamc_results(study: Path) -> Path:
         return study / "results.json"
 
+    @staticmethod
+    def datamc_plots(study: Path) -> Path:
+        return study / "plots"
+
     def defences(self) -> list[Path]:
         """RUN/defences/ID folders with a metrics.json (RUN/defences/runs holds the base runs, not a study)."""
         return _studies(self.run / "defences", "metrics.json")
@@ -83,6 +87,10 @@ class ReportPaths:
     @staticmethod
     def defence_metrics(study: Path) -> Path:
         return study / "metrics.json"
+
+    @staticmethod
+    def defence_plots(study: Path) -> Path:
+        return study / "plots"
 
     def exports(self) -> list[Path]:
         """RUN/export/*.json: the description written beside each exported model."""

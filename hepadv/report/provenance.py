@@ -86,7 +86,7 @@ def history_table(entries: list[dict[str, Any]]) -> Table:
         what = e.get("mode") or e.get("status") or ""
         epochs = e.get("epochs_added") or e.get("from_epoch") or {}
         rows.append([text(event), text(e.get("time", "")), text(what), text(e.get("device") or ""),
-                     text(e.get("hepadv") or ""), text(" ".join(e.get("overrides") or [])),
+                     text(e.get("hepadv") or ""), text(" ".join(e.get("overrides") or []), "wrap"),
                      text(", ".join(f"{k} {v}" for k, v in epochs.items())),
                      Cell(f"{wall:.0f} s" if wall is not None else "", wall, None, cls="num",
                           title="end time minus the start time before it (runs.jsonl)")])
