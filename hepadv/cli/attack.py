@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from hepadv.cli.options import DeviceOption, ProgressOption
+from hepadv.cli.report import ReportOption, refresh_report
 
 DEFAULT_TARGET = Path("cards/adv.yaml")
 DEFAULT_PLUGIN = "conservattack"
@@ -39,6 +40,7 @@ def attack_command(
     output: Path = typer.Option(None, "--output", "-o", metavar="DIR",
                                 help="Output folder \\[default: RUN/attacks/ID]."),
     progress: bool = ProgressOption,
+    report: bool = ReportOption,
 ) -> None:
     """Attack the trained models of a run; write the adversarial events, metrics.json and plots.
 
@@ -87,6 +89,7 @@ def attack_command(
                               split=split or card.split, max_events=max_events or card.max_events, device=device,
                               output=output, progress=reporter, bins=bins, train_if_missing=not Path(chosen).is_dir())
     print_attack_summary(summary, out)
+    refresh_report(summary["run"], report)
 
 
 def print_attack_summary(summary: dict[str, Any], out: Path) -> None:

@@ -8,7 +8,7 @@ from hepadv.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(app: Any) -> None:
-    from hepadv.cli import attack, cards, datamc, defend, evaluate, plugins, train
+    from hepadv.cli import attack, cards, datamc, defend, evaluate, export, plugins, report, train
 
     plugins.register(app)
     cards.register(app)
@@ -17,3 +17,5 @@ def register_commands(app: Any) -> None:
     attack.register(app)
     datamc.register(app)
     defend.register(app)
+    report.register(app)
+    export.register(app)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
+from hepadv.cli.report import ReportOption, refresh_report, run_dir_of
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +35,7 @@ def datamc_command(
     set_: list[str] = SetOption,
     device: str | None = DeviceOption,
     progress: bool = ProgressOption,
+    report: bool = ReportOption,
 ) -> None:
     """Histogram tagger outputs in data and MC, with KL(data || MC) per output, epoch and MC distortion."""
     from hepadv.cards.datamc import DataMCCard
@@ -71,6 +73,7 @@ def datamc_command(
     assert isinstance(card, DataMCCard)
     results = run_datamc(card, progress=reporter, device=device)
     print_summary(results)
+    refresh_report(run_dir_of(results.get("output")), report)
 
 
 def _name(section: object, default: str) -> str:

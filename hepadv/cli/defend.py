@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from hepadv.cli.options import ProgressOption, SetOption
+from hepadv.cli.report import ReportOption, refresh_report, run_dir_of
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +22,7 @@ def defend_command(
     workers: int = typer.Option(None, "--workers", min=1, max=256, metavar="N",
                                 help="Processes for the R runs \\[default: the card's]."),
     progress: bool = ProgressOption,
+    report: bool = ReportOption,
 ) -> None:
     """Train R base models, attack them, apply the card's defence and score it grey-box (seed 004 sec. 6-9).
 
@@ -40,6 +42,7 @@ def defend_command(
     console.print(_summary(result.metrics), highlight=False)
     console.print(f"[green]wrote[/green] {result.directory / 'metrics.json'} and plots/ in "
                   f"{result.metrics['seconds']:.0f} s", highlight=False)
+    refresh_report(run_dir_of(result.directory), report)
 
 
 def _summary(m: dict) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
+from hepadv.cli.report import ReportOption, refresh_report
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +21,7 @@ def evaluate_command(
     set_: list[str] = SetOption,
     device: str = DeviceOption,
     progress: bool = ProgressOption,
+    report: bool = ReportOption,
 ) -> None:
     """Evaluate the trained variants; writes metrics.json and plots into the run directory."""
     from hepadv.cli.progress import cli_progress
@@ -33,3 +35,4 @@ def evaluate_command(
     with run_lock(run.dir, reporter.note):
         results = evaluate_run(card, device=device, progress=reporter, run_dir=run.dir)
     print_summary(results, run.dir)
+    refresh_report(run.dir, report)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
+from hepadv.cli.report import ReportOption, refresh_report
 
 if TYPE_CHECKING:
     from hepadv.cards.schema import RunCard
@@ -31,6 +32,7 @@ def train_command(
                                       help="Submit as a batch job instead (resources from the card's submit:)."),
     status: Path | None = typer.Option(None, "--status", metavar="RUN_DIR",
                                        help="Show the submitted job's state and each variant's last epoch."),
+    report: bool = ReportOption,
 ) -> None:
     """Train the tagger variants of CARD (nominal, adversarial, ...) with checkpoints every epoch."""
     from hepadv.cards import load_card
@@ -61,6 +63,7 @@ def train_command(
 
         results = evaluate_run(card, device=device, data=result.data, progress=reporter)
         print_summary(results, card.output_dir())
+    refresh_report(card.output_dir(), report)
 
 
 def submit_job(card: RunCard, card_file: Path, overrides: list[str], device: str | None, system: str,
