@@ -26,7 +26,9 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of each variant."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard existing checkpoints and start again."),
     device: str = DeviceOption,
-    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Evaluate and compare after training."),
+    evaluate: bool | None = typer.Option(None, "--evaluate/--no-evaluate", show_default=False,
+                                         help="Evaluate and compare after training \\[default: when something "
+                                              "was trained]."),
     progress: bool = ProgressOption,
     submit: str | None = typer.Option(None, "--submit", metavar="slurm|htcondor",
                                       help="Submit as a batch job instead (resources from the card's submit:)."),
@@ -50,15 +52,19 @@ def train_command(
     reporter = cli_progress(progress)
     card = load_card(card_file, set_ or [], progress=reporter)
     if submit is not None:
-        submit_job(card, card_file, set_ or [], device, submit, overwrite, evaluate)
+        submit_job(card, card_file, set_ or [], device, submit, overwrite, evaluate is not False)
         return
     result = train(card, resume=resume, overwrite=overwrite, device=device, progress=reporter)
+    if not result.trained and evaluate is None:
+        reporter.note("(pass --evaluate to evaluate the models again)")
+        refresh_report(card.output_dir(), report)
+        return
     for name, v in result.variants.items():
         h = v.history
         console.print(f"[green]trained[/green] {name}: best epoch {v.best_epoch} of {h['epoch'][-1]}, "
                       f"val loss {min(h['val_loss']):.5g}, {sum(h['jets_per_second']) / len(h['epoch']):,.0f} "
                       f"jets/s -> {v.directory}", highlight=False, soft_wrap=True)
-    if evaluate:
+    if evaluate is not False:
         from hepadv.evaluation.runner import evaluate_run
 
         results = evaluate_run(card, device=device, data=result.data, progress=reporter)

@@ -206,11 +206,8 @@ class RunRecord:
         return _stat(self._checkpoints()) != self._ckpts_before
 
     def finish(self, status: str, last_epochs: dict[str, int]) -> None:
-        """Append how this run ended; a resume that changed and trained nothing leaves no trace."""
+        """Append how this run ended (every start and resume is logged, one that trained nothing too)."""
         added = {v: e - self.start_epochs.get(v, 0) for v, e in last_epochs.items()}
-        if self.mode == "resume" and not any(added.values()) and not self.changes and status == "completed":
-            self._restore_history()
-            return
         history = self.out / HISTORY_FILE
         text = history.read_text() if history.is_file() else ""
         entry = {"event": "end", "time": _now(), "status": status, "epochs_added": added,

@@ -24,7 +24,7 @@ from hepadv.data.preprocess import PreparedData, Split, prepare_cached
 from hepadv.defences.base import TrainingStrategy
 from hepadv.errors import HepadvError, Interrupted
 from hepadv.io import write_json
-from hepadv.models.base import Model
+from hepadv.models.base import Model, model_from_description
 from hepadv.paths import cache_dir
 from hepadv.progress import Progress, as_progress
 from hepadv.runs.layout import RunLayout, VariantFolder
@@ -54,8 +54,15 @@ class VariantResult:
 class TrainResult:
     card: RunCard
     output: Path
-    data: PreparedData
+    data: PreparedData | None  # None when nothing was trained (a resume of a finished run)
     variants: dict[str, VariantResult] = field(default_factory=dict)
+    trained: bool = True  # False: every variant had finished already, nothing ran
+
+
+def training_done(cfg: TrainingSection, state: dict[str, Any]) -> bool:
+    """Whether a variant whose last checkpoint is ``state`` has nothing left to train under ``cfg``: its epochs are
+    done, or it stopped early and ``cfg.patience`` does not reopen it."""
+    return state["epoch"] >= cfg.epochs or (cfg.patience is not None and state["bad_epochs"] >= cfg.patience)
 
 
 def build_dataset(card: RunCard) -> Any:
@@ -118,6 +125,15 @@ def _train(card: RunCard, record: RunRecord, device: str | None, progress: Progr
            on_epoch_end: EpochCallback | None, data: PreparedData | None) -> TrainResult:
     dev = resolve_device(device or card.device)
     out = record.out
+    if record.mode == "resume":
+        finished = _finished_variants(card, out, dev)
+        if len(finished) == len(card.variants):  # nothing to train: say so, log the resume, load nothing
+            record.begin(card, str(dev))
+            record.finish("nothing to train", _last_epochs(out, card))
+            epochs = sorted({len(v.history["epoch"]) for v in finished.values()})
+            done = f"all {epochs[0]} epochs" if len(epochs) == 1 else "every variant's epochs"
+            progress.note(f"nothing to train: {done} done in {out}")
+            return TrainResult(card, out, data, finished, trained=False)
     if data is None:
         data = load_data(card)
     log.info("data: %d train / %d val / %d test jets, %d features, device %s",
@@ -152,6 +168,24 @@ def _train(card: RunCard, record: RunRecord, device: str | None, progress: Progr
         raise
     record.finish("completed", _last_epochs(out, card))
     return result
+
+
+def _finished_variants(card: RunCard, out: Path, device: torch.device) -> dict[str, VariantResult]:
+    """The variants with nothing left to train under ``card`` (read from their last and best checkpoints)."""
+    finished = {}
+    for variant in card.variants:
+        folder = VariantFolder(RunLayout(out).variant(variant.name))
+        state = load_checkpoint(folder.checkpoint("last"), map_location=device)
+        cfg = card.variant_training(variant)
+        if not training_done(cfg, state):
+            continue
+        best = load_checkpoint(folder.checkpoint("best"), map_location=device)
+        model = model_from_description(best["model"])
+        load_model_state(model, best, folder.checkpoint("best"))
+        stopped = state["epoch"] < cfg.epochs
+        finished[variant.name] = VariantResult(variant.name, folder.path, model.to(device).eval(), state["history"],
+                                               state["best_epoch"], stopped)
+    return finished
 
 
 def _last_epochs(out: Path, card: RunCard) -> dict[str, int]:
@@ -239,7 +273,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         best_val, best_epoch, bad_epochs = state["best_val"], state["best_epoch"], state["bad_epochs"]
         start_epoch = state["epoch"]
         # with this run's settings: more epochs or more patience (checked by preflight) reopen a finished run
-        finished = start_epoch >= cfg.epochs or (cfg.patience is not None and bad_epochs >= cfg.patience)
+        finished = training_done(cfg, state)
         log.info("%s: resuming after epoch %d", variant.name, start_epoch)
 
     train_cpu = _to_device(data.train, torch.device("cpu"))
