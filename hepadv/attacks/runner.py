@@ -109,7 +109,7 @@ def run_attack(card: RunCard, attack: Attack, *, run_dir: Path | None = None, va
     from hepadv.runs.lock import run_lock
     from hepadv.runs.outputs import publish_dir
     from hepadv.runs.trained import Run, check_spec, load_trained
-    from hepadv.training.device import resolve_device
+    from hepadv.training.device import resolve_device, torch_threads
 
     progress = as_progress(progress)
     run = Run(run_dir if run_dir is not None else card.output_dir())
@@ -119,7 +119,7 @@ def run_attack(card: RunCard, attack: Attack, *, run_dir: Path | None = None, va
     if split not in SPLITS:
         raise CardError(f"split {split!r}: expected train, val or test")
     wanted = [variant] if variant else names
-    with run_lock(run.dir, progress.note):
+    with run_lock(run.dir, progress.note), torch_threads(card.threads):
         ensure_trained(card, wanted, train_if_missing=train_if_missing, device=device, progress=progress)
         dev = resolve_device(device or card.device)
         models = [load_trained(run.dir, v, device=dev) for v in wanted]

@@ -162,6 +162,11 @@ class RunCard(Card):
     name: str = Field("run", pattern=SAFE_NAME_PATTERN)
     seed: int = Field(0, description="the one seed every other seed derives from unless set explicitly")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(1, ge=1, le=1024, description=(
+        "torch CPU threads for training, evaluation and attacks (null: torch's default, one per core). 1 by "
+        "default: the DeepCSV-size MLP gains little from intra-op threads, and on a machine shared with other "
+        "jobs every extra thread waits at each operation's barrier (see the README's benchmark); same machine and "
+        "same threads give identical figures"))
     output: Path | None = None
     dataset: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="toyjets"))
     preprocess: PreprocessSection = Field(default_factory=PreprocessSection)

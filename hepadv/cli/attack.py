@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from hepadv.cli.options import DeviceOption, ProgressOption
+from hepadv.cli.options import DeviceOption, ProgressOption, ThreadsOption
 from hepadv.cli.report import ReportOption, refresh_report
 
 DEFAULT_TARGET = Path("cards/adv.yaml")
@@ -37,6 +37,7 @@ def attack_command(
     bins: int = typer.Option(None, "--bins", min=2, max=100_000, metavar="N",
                              help="Bins of the reported JSD \\[default: the attack's num_bins, else 200]."),
     device: str = DeviceOption,
+    threads: int | None = ThreadsOption,
     output: Path = typer.Option(None, "--output", "-o", metavar="DIR",
                                 help="Output folder \\[default: RUN/attacks/ID]."),
     progress: bool = ProgressOption,
@@ -85,6 +86,8 @@ def attack_command(
     attack = get_attack(name)(card.attack.validated_params)
     chosen = target if target != DEFAULT_TARGET or card.run is None else card.run
     run, run_card = open_run(chosen, progress=reporter)
+    if threads:
+        run_card = run_card.model_copy(update={"threads": threads})
     out, summary = run_attack(run_card, attack, run_dir=run.dir, variant=variant,
                               split=split or card.split, max_events=max_events or card.max_events, device=device,
                               output=output, progress=reporter, bins=bins, train_if_missing=not Path(chosen).is_dir())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
+from hepadv.cli.options import DeviceOption, ProgressOption, SetOption, ThreadsOption
 from hepadv.cli.report import ReportOption, refresh_report
 
 
@@ -20,6 +20,7 @@ def evaluate_command(
                                        "recorded card is used, so the card file may have changed or gone)."),
     set_: list[str] = SetOption,
     device: str = DeviceOption,
+    threads: int | None = ThreadsOption,
     progress: bool = ProgressOption,
     report: bool = ReportOption,
 ) -> None:
@@ -32,6 +33,8 @@ def evaluate_command(
 
     reporter = cli_progress(progress)
     run, card = open_run(target, set_ or [], progress=reporter)
+    if threads:
+        card = card.model_copy(update={"threads": threads})
     with run_lock(run.dir, reporter.note):
         results = evaluate_run(card, device=device, progress=reporter, run_dir=run.dir)
     print_summary(results, run.dir)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
+from hepadv.cli.options import DeviceOption, ProgressOption, SetOption, ThreadsOption
 from hepadv.cli.report import ReportOption, refresh_report
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of each variant."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard existing checkpoints and start again."),
     device: str = DeviceOption,
+    threads: int | None = ThreadsOption,
     evaluate: bool | None = typer.Option(None, "--evaluate/--no-evaluate", show_default=False,
                                          help="Evaluate and compare after training \\[default: when something "
                                               "was trained]."),
@@ -50,7 +51,7 @@ def train_command(
     if card_file is None:
         raise CardError("hepadv train needs a CARD (or --status RUN_DIR)")
     reporter = cli_progress(progress)
-    card = load_card(card_file, set_ or [], progress=reporter)
+    card = load_card(card_file, [*(set_ or []), *([("threads", threads)] if threads else [])], progress=reporter)
     if submit is not None:
         submit_job(card, card_file, set_ or [], device, submit, overwrite, evaluate is not False)
         return
@@ -60,16 +61,26 @@ def train_command(
         refresh_report(card.output_dir(), report)
         return
     for name, v in result.variants.items():
-        h = v.history
-        console.print(f"[green]trained[/green] {name}: best epoch {v.best_epoch} of {h['epoch'][-1]}, "
-                      f"val loss {min(h['val_loss']):.5g}, {sum(h['jets_per_second']) / len(h['epoch']):,.0f} "
-                      f"jets/s -> {v.directory}", highlight=False, soft_wrap=True)
+        console.print(f"[green]trained[/green] {name}: {_trained_line(v.history, v.best_epoch)} -> {v.directory}",
+                      highlight=False, soft_wrap=True)
     if evaluate is not False:
         from hepadv.evaluation.runner import evaluate_run
 
         results = evaluate_run(card, device=device, data=result.data, progress=reporter)
         print_summary(results, card.output_dir())
     refresh_report(card.output_dir(), report)
+
+
+def _trained_line(h: dict, best_epoch: int) -> str:
+    """Best epoch, validation loss and how fast, saying how the speed was measured (a shared machine varies)."""
+    import statistics
+
+    rate = statistics.median(h["jets_per_second"])
+    threads = {t for t in h.get("threads", []) if t is not None}
+    n = threads.pop() if len(threads) == 1 else None
+    how = "" if n is None else f", {n} torch thread" + ("s" if n > 1 else "")
+    return (f"best epoch {best_epoch} of {h['epoch'][-1]}, val loss {min(h['val_loss']):.5g}, {rate:,.0f} jets/s "
+            f"(median of {len(h['epoch'])} epochs{how})")
 
 
 def submit_job(card: RunCard, card_file: Path, overrides: list[str], device: str | None, system: str,

@@ -21,7 +21,7 @@ from hepadv.progress import Progress, as_progress
 from hepadv.runs.layout import RunLayout
 from hepadv.runs.trained import check_spec, load_trained
 from hepadv.training.checkpoint import epoch_checkpoints
-from hepadv.training.device import resolve_device
+from hepadv.training.device import resolve_device, torch_threads
 
 
 def build_attacks(card: RunCard) -> list[Attack]:
@@ -33,6 +33,12 @@ def build_attacks(card: RunCard) -> list[Attack]:
 def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData | None = None,
                  progress: Progress | None = None, run_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate every trained variant of ``card`` (models read from ``run_dir``, default the card's output)."""
+    with torch_threads(card.threads):
+        return _evaluate_run(card, device, data, progress, run_dir)
+
+
+def _evaluate_run(card: RunCard, device: str | None, data: PreparedData | None, progress: Progress | None,
+                  run_dir: Path | None) -> dict[str, Any]:
     from hepadv.evaluation.outputs import write_evaluation
     from hepadv.training.loop import load_data
 

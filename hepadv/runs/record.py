@@ -25,7 +25,7 @@ from hepadv.io import atomic_write_text, write_json
 from hepadv.runs.layout import CARD_FILE, CONFIG_FILE, HISTORY_FILE
 
 #: Top-level card keys that do not change what the models are (where they go, how they are evaluated).
-NEUTRAL_KEYS = ("name", "device", "output", "evaluation", "submit")  # submit: the batch job, not the model
+NEUTRAL_KEYS = ("name", "device", "threads", "output", "evaluation", "submit")  # submit: the batch job, not the model
 #: Training keys that do not change the models either (where the tensors live, the preprocessing cache).
 NEUTRAL_TRAINING = ("on_gpu_if_fits",)
 NEUTRAL_PREPROCESS = ("cache",)

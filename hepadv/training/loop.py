@@ -30,7 +30,7 @@ from hepadv.progress import Progress, as_progress
 from hepadv.runs.layout import RunLayout, VariantFolder
 from hepadv.runs.record import RunRecord
 from hepadv.training.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from hepadv.training.device import resolve_device
+from hepadv.training.device import resolve_device, torch_threads
 from hepadv.training.loader import make_loader
 from hepadv.training.loss import focal_loss
 from hepadv.training.precision import precision_name, resolve_precision
@@ -116,7 +116,7 @@ def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, devic
 
     progress = as_progress(progress)
     preflight(card, resume=resume, overwrite=overwrite)  # refuse before anything, even the lock, is written
-    with run_lock(card.output_dir(), progress.note):
+    with run_lock(card.output_dir(), progress.note), torch_threads(card.threads):
         record = preflight(card, resume=resume, overwrite=overwrite)  # again, now that no one else can write
         return _train(card, record, device, progress, on_epoch_end, data)
 
@@ -288,6 +288,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
     precision = resolve_precision(cfg.precision, device)
     step = TrainStep(model, optimizer, strategy, loss_fn, masks, device, precision, compile=cfg.compile)
     history.setdefault("compile_seconds", [0.0] * len(history["epoch"]))
+    history.setdefault("threads", [None] * len(history["epoch"]))  # (runs from before threads were recorded)
     compile_seconds = 0.0
     if cfg.compile and not finished:
         compile_seconds = step.warm_up(warm_up_batches(train_cpu, cfg.batch_size, device))
@@ -322,6 +323,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         val_loss = evaluate_loss(model, val_t, cfg.gamma, max(cfg.batch_size, 65536), device)
         for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
                            ("lr", lr), ("seconds", seconds), ("jets_per_second", len(data.train) / seconds),
+                           ("threads", torch.get_num_threads()),
                            ("compile_seconds", compile_seconds if epoch == start_epoch + 1 else 0.0)):
             history[key].append(value)
         improved = val_loss < best_val
