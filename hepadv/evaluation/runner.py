@@ -64,8 +64,8 @@ def _evaluate_run(card: RunCard, device: str | None, data: PreparedData | None, 
     seed = card.evaluation_seed()
     transfer = ev.transfer and len(names) > 1
 
-    results: dict[str, Any] = {"run_dir": str(out), "n_test_jets": n, "classes": list(spec.classes), "discriminators": discs,
-                               "attacks": [a.describe() for a in attacks], "variants": {}}
+    results: dict[str, Any] = {"run_dir": str(out), "n_test_jets": n, "classes": list(spec.classes),
+                               "discriminators": discs, "attacks": [a.describe() for a in attacks], "variants": {}}
     probs: dict[str, dict[str, Any]] = {}
     crafted: dict[str, dict[str, torch.Tensor]] = {}
     for name, trained in best.items():

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from hepadv.report.content import Block, Cell, Details, Facts, Note, Pre, Section, Table, load_json, text
 from hepadv.report.layout import ReportPaths
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
-
-
-def source_commit() -> str | None:
-    """The git commit of the hepadv source that writes the report (``+dirty`` with local changes), if known."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "hepadv"], cwd=root,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}+dirty" if dirty else commit or None
 
 
 def read_history(paths: ReportPaths) -> tuple[list[dict[str, Any]], str | None]:

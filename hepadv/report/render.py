@@ -18,8 +18,9 @@ from hepadv.report.datamc import datamc_section
 from hepadv.report.defences import defences_section
 from hepadv.report.exports import exports_section
 from hepadv.report.layout import ReportPaths
-from hepadv.report.provenance import provenance_section, source_commit
+from hepadv.report.provenance import provenance_section
 from hepadv.report.training import training_section
+from hepadv.runs.record import source_commit
 
 
 def collect(paths: ReportPaths, written_by: dict[str, str]) -> list[Section]:

@@ -170,7 +170,7 @@ class RunRecord:
     _trash: Path | None = None
     _ckpts_before: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
-    def begin(self, card: Any, device: str) -> None:
+    def begin(self, card: Any, device: str, precision: str | None = None) -> None:
         out = self.out
         missing = [p for p in (out, *out.parents) if not p.exists()]
         self._created = missing[-1] if missing else None
@@ -185,8 +185,9 @@ class RunRecord:
                 os.replace(p, self._trash / p.name)
         self._ckpts_before = _stat(self._checkpoints())
         entry = {"event": "resume" if self.mode == "resume" else "start", "time": _now(),
-                 "hepadv": _version(), "card": str(card.source) if card.source else None,
-                 "overrides": card.overrides, "device": device}
+                 "hepadv": _version(), "commit": source_commit(), "card": str(card.source) if card.source else None,
+                 "overrides": card.overrides, "device": device, "precision": precision,
+                 "threads": getattr(card, "threads", None)}
         if self.mode == "resume":
             entry |= {"from_epoch": self.start_epochs, "changes": self.changes, "config": self.config}
             atomic_write_text(history, (self._history_before or "") + json.dumps(entry) + "\n")
@@ -251,6 +252,23 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def source_commit() -> str | None:
+    """The git commit of the hepadv source running now (``+dirty`` with local changes), if it is a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None  # installed from a wheel: the version says it
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "hepadv"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit or None
 
 
 def _version() -> str:

@@ -146,7 +146,8 @@ def _train(card: RunCard, record: RunRecord, device: str | None, progress: Progr
             on_epoch_end(name, epoch, state)
 
     provenance = {"card_hash": card_hash(card), "dataset_key": build_dataset(card).cache_key()}
-    record.begin(card, str(dev))
+    precisions = {precision_name(resolve_precision(card.variant_training(v).precision, dev)) for v in card.variants}
+    record.begin(card, str(dev), ", ".join(sorted(precisions)))
     current = card.variants[0].name
     try:
         for variant in card.variants:
