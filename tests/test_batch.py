@@ -173,7 +173,7 @@ def test_slurm_cli_equals_iterative_bit_for_bit(slurm: None, tmp_path: Path, tin
 
 def test_scancelled_worker_stops_the_run_and_a_rerun_finishes_it(slurm: None, tmp_path: Path, tiny_run: Path,
                                                                  reference: dict[str, Any]) -> None:
-    from hepadv.datamc.jobqueue import slurm_job_states
+    from hepadv.batch import slurm_job_states
 
     out = tmp_path / "out"
     params = slurm_params(tmp_path, lost_worker_timeout=3)

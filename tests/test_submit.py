@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hepadv.batch import slurm_job_state as job_state
 from hepadv.cards.load import validate_card
 from hepadv.errors import CardError
-from hepadv.training.submit import htcondor_description, job_state, slurm_script, train_command
+from hepadv.training.submit import htcondor_description, slurm_script, train_command
 from tests.test_batch import REPO, TINY, slurm, slurm_running  # noqa: F401  (the session fixture)
 
 RUNNING = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hepadv.batch import slurm_job_state
 from hepadv.cards.schema import RunCard, SubmitSection
 from hepadv.errors import HepadvError
 from hepadv.io import atomic_write_text, write_json
@@ -136,17 +136,6 @@ def submit(card: RunCard, card_file: Path, system: str, overrides: list[str] | N
     return Submission("slurm", job_id, script, log_path, run_dir)
 
 
-def job_state(job_id: str) -> str:
-    """SLURM's state of the job: squeue while it is known, then scontrol, else "FINISHED (no longer listed)"."""
-    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True,
-                         timeout=30).stdout.strip()
-    if out:
-        return out.splitlines()[0]
-    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30).stdout
-    m = re.search(r"JobState=(\S+)", out)
-    return m.group(1) if m else "FINISHED (no longer listed by SLURM)"
-
-
 def status(run_dir: Path) -> dict[str, Any]:
     """Job state and the last epoch checkpoint of every variant in ``run_dir``."""
     from hepadv.runs.trained import Run
@@ -162,7 +151,7 @@ def status(run_dir: Path) -> dict[str, Any]:
             info = json.loads(info_path.read_text())
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise HepadvError(f"{info_path}: not a hepadv job record ({exc})") from None
-        state = job_state(str(info.get("job_id"))) if shutil.which("squeue") else "UNKNOWN (squeue not found)"
+        state = slurm_job_state(str(info.get("job_id"))) if shutil.which("squeue") else "UNKNOWN (squeue not found)"
         result["job"] = {**info, "state": state}
     card = Run(run_dir).recorded_card() if layout.config.is_file() else None  # as --resume extended it
     epochs = {v.name: card.variant_training(v).epochs for v in card.variants} if card is not None else {}
