@@ -85,41 +85,11 @@ def _auc(results: dict[str, Any], variant: str, key: str, disc: str) -> float | 
 
 
 def render_demo(results: dict[str, Any]) -> str:
-    """Raw and attacked AUCs of every variant under the first attack, the papers' checks, the drop by epoch."""
-    discs = _discs(results)
-    attack = results["attacks"][0]
-    head = ["model"]
-    for i, d in enumerate(discs):
-        head += [f"{d} AUC"] + (["eff @ 1 % mistag"] if i == 0 else []) + [f"{d} AUC, {attack['label']}"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name in results["variants"]:
-        row = [name]
-        for i, d in enumerate(discs):
-            raw, hit = _auc(results, name, RAW, d), _auc(results, name, attack["id"], d)
-            eff = results["variants"][name]["metrics"][RAW][d]["eff_at_mistag"]["medium"]
-            drop = None if None in (raw, hit) else hit - raw
-            row += [_f(raw)] + ([_f(eff, 3)] if i == 0 else []) + [f"{_f(hit)} ({_f(drop, sign=True)})"]
-        lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
-    for other, check in results["comparison"]["checks"].items():
-        ratios = check["attacks"][attack["id"]]["drop_ratio"]
-        text = ", ".join(f"{d} {_f(ratios.get(d), 2)}" for d in discs)
-        raw = (f"raw {check['primary']} AUC difference {_f(check['raw_auc_difference'], sign=True)}; "
-               if "raw_auc_difference" in check else "")
-        lines.append(f"- {other} vs {check['reference']}: {raw}AUC drop under {attack['label']} as a fraction of "
-                     f"{check['reference']}'s: {text}.")
-    by_epoch = []
-    for name, entry in results["variants"].items():
-        drops = [e[attack["id"]][discs[0]] - e[RAW][discs[0]] for e in entry.get("per_epoch", [])
-                 if e[attack["id"]].get(discs[0]) is not None and e[RAW].get(discs[0]) is not None]
-        if len(drops) > 1:
-            epochs = [e["epoch"] for e in entry["per_epoch"]]
-            by_epoch.append(f"{name} {_f(drops[0], sign=True)} (epoch {epochs[0]}) to {_f(drops[-1], sign=True)} "
-                            f"(epoch {epochs[-1]})")
-    if by_epoch:
-        lines.append(f"- {discs[0]} AUC change under {attack['label']} over training: " + "; ".join(by_epoch) + ".")
-    lines.append(f"- {results['n_test_jets']:,} test jets.")
-    return "\n".join(lines) + "\n"
+    """What ``hepadv train`` prints at its end (``hepadv.cli.summary``), as the README quotes it."""
+    from hepadv.cli.summary import summary_text
+
+    out = Path("runs") / Path(results.get("run_dir", "runs/adv")).name  # as `make demo` prints it
+    return "```text\n" + summary_text(results, out).rstrip() + "\n```\n"
 
 
 def render_transfer(results: dict[str, Any]) -> str:

@@ -41,7 +41,7 @@ def test_hepadv_sf_verbatim_writes_a_correctionlib_file_that_evaluates(project: 
     monkeypatch.chdir(project)
     result = CliRunner().invoke(build_app(), ["sf", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "training them now with" in result.output  # the main job's models were missing: trained first
+    assert "no trained model for nominal, adversarial: training first" in result.output  # trained if missing
     assert "CvsL x CvsB scale factors" in result.output and "KL(data || MC)" in result.output
     out = project / "runs" / "adv" / "sf"
     saved = json.loads((out / "results.json").read_text())
@@ -103,9 +103,10 @@ def test_saved_inputs_match_the_histograms_and_from_saved_reuses_them(project: P
 
 
 def test_user_mistakes_are_one_line(project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(build_app(), ["sf"])
-    assert result.exit_code == 1 and "no cards given and cards/datamc_dy.yaml" in result.output
+    monkeypatch.chdir(tmp_path)  # no cards here: the packaged ones are used, and said; nothing was run yet
+    result = CliRunner().invoke(build_app(), ["sf", "--from-saved"])
+    assert result.exit_code == 1 and "using the packaged card datamc_dy.yaml" in result.output
+    assert "sf_inputs.npz: no CvsL x CvsB histograms (run hepadv datamc first" in result.output
     dy = str(project / "cards" / "datamc_dy.yaml")
     result = CliRunner().invoke(build_app(), ["sf", dy, dy, "--from-saved"])
     assert result.exit_code == 1 and "two cards select 'dy', which enriches light jets" in result.output

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from hepadv.cli.cards import SetOption
+from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
 
 #: The shipped Data/MC cards, one per flavour-enriched selection, used when no card is given.
 DEFAULT_CARDS: tuple[str, ...] = ("cards/datamc_dy.yaml", "cards/datamc_wc.yaml", "cards/datamc_ttsemilep.yaml")
@@ -18,57 +18,57 @@ def register(app: typer.Typer) -> None:
 
 
 def sf_command(
-    cards: list[Path] | None = typer.Argument(None, metavar="[CARDS]...",
-                                              help="Data/MC cards, one per selection (dy, wc, ttsemilep); default: "
+    cards: list[Path] | None = typer.Argument(None, metavar="CARD...", show_default=False,
+                                              help="Data/MC cards, one per selection (dy, wc, ttsemilep) \\[default: "
                                                    "cards/datamc_dy.yaml, cards/datamc_wc.yaml, "
-                                                   "cards/datamc_ttsemilep.yaml."),
-    variation: str = typer.Option("raw", "--variation", help="MC variation to calibrate (raw or a distortion)."),
-    taggers: list[str] | None = typer.Option(None, "--tagger", "-t",
+                                                   "cards/datamc_ttsemilep.yaml, or the packaged ones]."),
+    variation: str = typer.Option("raw", "--variation", metavar="NAME",
+                                  help="MC variation to calibrate (raw or a distortion)."),
+    taggers: list[str] | None = typer.Option(None, "--tagger", "-t", metavar="KEY",
                                              help="Tagger key (repeat); default every best checkpoint and stored "
                                                   "tagger, e.g. nominal@best, adversarial@best."),
-    cvsl_edges: str | None = typer.Option(None, "--cvsl-edges", help="Comma-separated CvsL edges from 0 to 1, "
-                                                                       "multiples of 0.05 (default 0.1 steps)."),
-    cvsb_edges: str | None = typer.Option(None, "--cvsb-edges", help="Comma-separated CvsB edges (as --cvsl-edges)."),
-    min_events: float = typer.Option(10.0, "--min-events", min=0, help="Effective entries below which a bin "
-                                                                       "keeps SF = 1 (flagged few_events)."),
-    tolerance: float = typer.Option(1e-6, "--tolerance", min=0, help="Stop when no factor changes by more than "
-                                                                     "this fraction in one iteration."),
-    max_iterations: int = typer.Option(1000, "--max-iterations", min=1, help="Iterations before giving up."),
+    cvsl_edges: str | None = typer.Option(None, "--cvsl-edges", metavar="EDGES",
+                                          help="Comma-separated CvsL edges from 0 to 1, multiples of 0.05 "
+                                               "(default 0.1 steps)."),
+    cvsb_edges: str | None = typer.Option(None, "--cvsb-edges", metavar="EDGES",
+                                          help="Comma-separated CvsB edges (as --cvsl-edges)."),
+    min_events: float = typer.Option(10.0, "--min-events", min=0, metavar="N",
+                                     help="Effective entries below which a bin keeps SF = 1 (few_events)."),
+    tolerance: float = typer.Option(1e-6, "--tolerance", min=0, metavar="X",
+                                    help="Stop when no factor changes by more than this fraction in one iteration."),
+    max_iterations: int = typer.Option(1000, "--max-iterations", min=1, metavar="N",
+                                       help="Iterations before giving up."),
     normalise: bool = typer.Option(True, "--normalise/--no-normalise",
                                    help="Normalise MC to data in each selection before the fit."),
     from_saved: bool = typer.Option(False, "--from-saved", help="Read RUN/datamc/SELECTION as it is instead of "
                                                                 "running the Data/MC cards."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (default RUN/sf)."),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="DIR", help="Output folder, replaced as a whole "
+                                                                     "(default RUN/sf)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the scale-factor maps."),
     set_: list[str] = SetOption,
-    device: str | None = typer.Option(None, "--device", help="Device for training a missing run."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    device: str | None = DeviceOption,
+    progress: bool = ProgressOption,
 ) -> None:
     """Derive per-flavour CvsL x CvsB scale factors (iterative fit) and write them as correctionlib JSON."""
-    from hepadv.cli.console import console
-    from hepadv.datamc.card import load_datamc_card
+    from hepadv.cards.datamc import DataMCCard
+    from hepadv.cards.load import load
+    from hepadv.cli.progress import cli_progress
     from hepadv.datamc.scalefactors import SFOptions, derive_scale_factors
     from hepadv.datamc.sffit import DEFAULT_EDGES, FitSettings, Grid
-    from hepadv.errors import CardError
 
-    if not cards:
-        missing = [c for c in DEFAULT_CARDS if not Path(c).is_file()]
-        if missing:
-            raise CardError(f"no cards given and {', '.join(missing)} not found here; run from the project folder "
-                            "or name one Data/MC card per selection (dy, wc, ttsemilep)")
-        cards = [Path(c) for c in DEFAULT_CARDS]
-    loaded = [load_datamc_card(c, list(set_ or [])) for c in cards]
+    reporter = cli_progress(progress)
+    loaded: list[DataMCCard] = []
+    for path in cards or [Path(c) for c in DEFAULT_CARDS]:  # a missing cards/NAME.yaml: the packaged card, said
+        card = load(path, "datamc", list(set_ or []), progress=reporter)
+        assert isinstance(card, DataMCCard)
+        loaded.append(card)
     grid = Grid(_edges(cvsl_edges, "--cvsl-edges") or DEFAULT_EDGES,
                 _edges(cvsb_edges, "--cvsb-edges") or DEFAULT_EDGES)
     options = SFOptions(variation=variation, taggers=list(taggers) if taggers else None, grid=grid,
                         settings=FitSettings(min_events=min_events, tolerance=tolerance, max_iterations=max_iterations,
                                              normalise=normalise),
                         from_saved=from_saved, output=output, plots=plots)
-
-    def say(text: str) -> None:
-        console.print(text, highlight=False, markup=False)
-
-    results = derive_scale_factors(loaded, options, progress=progress, say=say, device=device)
+    results = derive_scale_factors(loaded, options, progress=reporter, device=device)
     print_summary(results)
 
 

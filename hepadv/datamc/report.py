@@ -21,6 +21,7 @@ from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS
 from hepadv.datamc.sfhists import SF_INPUTS, write_sf_inputs, write_sf_root
 from hepadv.evaluation.divergences import js_distance, kl_divergence
 from hepadv.io import atomic_path, write_json
+from hepadv.runs.layout import PLOTS_DIR
 
 _EPOCH = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<variant>[^@]+)@e(?P<epoch>\d+)$")
 
@@ -118,9 +119,8 @@ def kl_vs_epoch(div: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(results: dict[str, Any], output: dict[str, Any], out: Path, card: Any) -> None:
-    """hists.pkl, hists.root, plots, then results.json last: its presence means the run is complete."""
+    """hists.pkl, hists.root, plots and results.json into ``out`` (a staging folder published as a whole)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").unlink(missing_ok=True)  # a failure below must not leave an older result looking current
     hist_objects = {"hists": output.get("hists", {}), "controls": output.get("controls", {}),
                     "sf": output.get("sf", {})}
     with atomic_path(out / "hists.pkl", suffix=".pkl") as tmp:
@@ -131,7 +131,7 @@ def write_report(results: dict[str, Any], output: dict[str, Any], out: Path, car
     if card.plots:
         from hepadv.plotting.datamc import plot_report
 
-        results["plots"] = [str(p.relative_to(out)) for p in plot_report(results, hist_objects, out / "plots")]
+        results["plots"] = [str(p.relative_to(out)) for p in plot_report(results, hist_objects, out / PLOTS_DIR)]
     write_json(out / "results.json", results)
 
 

@@ -5,18 +5,18 @@ previous ``hepadv datamc`` left in the output folder are reused, so this costs a
 ``from_saved`` skips it and reads the folders as they are), read each selection's CvsL x CvsB histograms
 (``sfhists``), merge them into the coarse grid, fit every tagger (``sffit``), then write under ``RUN/sf/``:
 ``scale_factors.json`` (correctionlib, one correction per tagger), ``results.json`` (factors, uncertainties,
-flags, convergence, KL before/after per selection) and ``plots/`` (figs. A.20/A.21 and a comparison).
+flags, convergence, KL before/after per selection) and ``plots/`` (figs. A.20/A.21 and a comparison), staged
+and swapped in as one folder (``hepadv.runs.outputs.publish_dir``).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepadv.datamc.card import DataMCCard
+from hepadv.cards.datamc import DataMCCard
 from hepadv.datamc.sffit import (
     ENRICHES,
     GROUPS,
@@ -30,15 +30,14 @@ from hepadv.datamc.sffit import (
 from hepadv.datamc.sfhists import SF_INPUTS, SFInputs, read_sf_inputs
 from hepadv.errors import HepadvError
 from hepadv.io import write_json
-
-log = logging.getLogger("hepadv.datamc")
+from hepadv.progress import Progress, as_progress
 
 CORRECTION_FILE = "scale_factors.json"
 RESULTS_FILE = "results.json"
 
 
 def sf_dir(run_dir: Path) -> Path:
-    """Where the scale factors of a run go (the one place that knows it)."""
+    """Where the scale factors of a run go: ``RUN/sf`` (belongs in ``RunLayout`` beside ``datamc``)."""
     return Path(run_dir) / "sf"
 
 
@@ -64,13 +63,14 @@ class _Selection:
     run_dir: Path | None
 
 
-def derive_scale_factors(cards: list[DataMCCard], options: SFOptions | None = None, *, progress: bool = True,
-                         say: Any = log.info, device: str | None = None) -> dict[str, Any]:
+def derive_scale_factors(cards: list[DataMCCard], options: SFOptions | None = None, *,
+                         progress: Progress | None = None, device: str | None = None) -> dict[str, Any]:
     """Fit CvsL x CvsB scale factors per flavour from the selections of ``cards``; returns the results."""
     options = options or SFOptions()
+    progress = as_progress(progress)
     t0 = time.perf_counter()
     _check_flavours([card.selection.name for card in cards])  # before any processing
-    selections = [_selection(card, options, progress, say, device) for card in cards]
+    selections = [_selection(card, options, progress, device) for card in cards]
     taggers = _taggers(selections, options.taggers)
     fits: dict[str, SFResult] = {}
     per_tagger: dict[str, Any] = {}
@@ -80,20 +80,13 @@ def derive_scale_factors(cards: list[DataMCCard], options: SFOptions | None = No
         fits[key] = result
         per_tagger[key] = {**result.to_json(), "agreement": _agreement(selections, key, options, result)}
         if not result.converged:
-            say(f"{key}: the fit did not converge in {options.settings.max_iterations} iterations; "
+            progress.note(f"{key}: the fit did not converge in {options.settings.max_iterations} iterations; "
                 "the bins still moving are flagged not_converged")
     run_dir = next((s.run_dir for s in selections if s.run_dir is not None), None)
     out = Path(options.output) if options.output is not None else sf_dir(run_dir or Path("runs"))
     from hepadv.datamc.sfcorrection import correction_name, write_correction_set
+    from hepadv.runs.outputs import publish_dir
 
-    provenance = {key: _describe(key, options, selections) for key in taggers}
-    write_correction_set(fits, out / CORRECTION_FILE, "hepadv CvsL x CvsB shape scale factors (thesis app. A.5.2)",
-                         provenance)
-    plots: list[Path] = []
-    if options.plots:
-        from hepadv.plotting.scalefactors import plot_scale_factors
-
-        plots = plot_scale_factors(fits, out / "plots")
     results = {
         "selections": {s.name: {"enriches": s.enriches, "datamc": str(s.folder)} for s in selections},
         "variation": options.variation,
@@ -102,30 +95,39 @@ def derive_scale_factors(cards: list[DataMCCard], options: SFOptions | None = No
         "corrections": {key: correction_name(key) for key in taggers},
         "taggers": per_tagger,
         "correction_file": CORRECTION_FILE,
-        "plots": [str(p.relative_to(out)) for p in plots],
-        "wall_s": time.perf_counter() - t0,
     }
-    write_json(out / RESULTS_FILE, results)  # last: its presence means the rest is complete
+    with publish_dir(out) as staging:  # the folder is replaced as a whole: never half old, half new
+        write_correction_set(fits, staging / CORRECTION_FILE,
+                             "hepadv CvsL x CvsB shape scale factors (thesis app. A.5.2)",
+                             {key: _describe(key, options, selections) for key in taggers})
+        plots: list[Path] = []
+        if options.plots:
+            from hepadv.plotting.scalefactors import plot_scale_factors
+
+            plots = plot_scale_factors(fits, staging / "plots")
+        results["plots"] = [str(p.relative_to(staging)) for p in plots]
+        results["wall_s"] = time.perf_counter() - t0
+        write_json(staging / RESULTS_FILE, results)
     results["output"] = str(out)
     return results
 
 
-def _selection(card: DataMCCard, options: SFOptions, progress: bool, say: Any, device: str | None) -> _Selection:
+def _selection(card: DataMCCard, options: SFOptions, progress: Progress, device: str | None) -> _Selection:
     from hepadv.datamc.run import output_dir
 
     name = card.selection.name
-    run_dir = _run_dir(card)
+    run_dir = _run_dir(card, progress)
     if options.from_saved:
         folder = output_dir(card, name, run_dir)
     else:
         from hepadv.datamc.run import run_datamc
 
-        say(f"selection {name} ({ENRICHES[name]}-enriched): card {card.name}")
-        folder = Path(run_datamc(card, progress=progress, say=say, device=device)["output"])
+        progress.note(f"selection {name} ({ENRICHES[name]}-enriched): card {card.name}")
+        folder = Path(run_datamc(card, progress=progress, device=device)["output"])
     return _Selection(name, ENRICHES[name], folder, read_sf_inputs(folder / SF_INPUTS), run_dir)
 
 
-def _run_dir(card: DataMCCard) -> Path | None:
+def _run_dir(card: DataMCCard, progress: Progress) -> Path | None:
     """The first model run of the card, without training anything (``run_datamc`` trains when needed)."""
     for section in card.taggers:
         if section.run is not None:
@@ -133,7 +135,7 @@ def _run_dir(card: DataMCCard) -> Path | None:
         if section.card is not None:
             from hepadv.cards import load_card
 
-            return load_card(section.card).output_dir()
+            return load_card(section.card, progress=progress).output_dir()
     return None
 
 
