@@ -37,8 +37,10 @@ RESULTS_FILE = "results.json"
 
 
 def sf_dir(run_dir: Path) -> Path:
-    """Where the scale factors of a run go: ``RUN/sf`` (belongs in ``RunLayout`` beside ``datamc``)."""
-    return Path(run_dir) / "sf"
+    """Where the scale factors of a run go: ``RUN/sf``."""
+    from hepadv.runs.layout import RunLayout
+
+    return RunLayout(run_dir).sf
 
 
 @dataclass
