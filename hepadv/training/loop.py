@@ -176,6 +176,8 @@ def _finished_variants(card: RunCard, out: Path, device: torch.device) -> dict[s
     finished = {}
     for variant in card.variants:
         folder = VariantFolder(RunLayout(out).variant(variant.name))
+        if not folder.checkpoint("last").is_file():
+            continue  # never started: there is something to train
         state = load_checkpoint(folder.checkpoint("last"), map_location=device)
         cfg = card.variant_training(variant)
         if not training_done(cfg, state):
