@@ -36,7 +36,9 @@ def optimizer_flags(device: torch.device) -> dict[str, Any]:
     GPU: ``fused`` (one kernel for all parameters instead of a dozen multi-tensor passes, no host sync
     under fp16's loss scaler either) and ``capturable`` (its step count lives on the device, so the step
     can be replayed in a CUDA graph; for the fused kernel this costs nothing). CPU: torch's defaults, the
-    single-tensor loop every CPU run so far used (bitwise the same weights, fused is not faster there).
+    single-tensor loop every CPU run so far used, so CPU runs keep their weights bit for bit. (Fused Adam is
+    faster on CPU too, 94 against 339 µs a step for the default DeepCSV on one thread, about 2 % of a
+    batch-1024 step: not worth changing every CPU result for.)
     """
     if device.type == "cuda":
         return {"fused": True, "foreach": None, "capturable": True}
