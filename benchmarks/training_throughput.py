@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import statistics
 import sys
@@ -220,6 +221,7 @@ def main() -> None:
                 sync(device)
                 compile_seconds[(b, impl, name)] = time.perf_counter() - t0
 
+    load = [os.getloadavg()[0]]  # the machine's 1-minute load around the timing (a shared machine is noisy)
     times: dict[tuple[int, str, str], list[float]] = {key: [] for key in runs}
     vs_reference: dict[tuple[int, str], list[float]] = {(b, s): [] for b in batches for s in STRATEGIES}
     ratios: dict[int, list[float]] = {b: [] for b in batches}
@@ -243,6 +245,7 @@ def main() -> None:
             f"{b}: {vs_reference[(b, 'nominal')][-1]:.2f} / {vs_reference[(b, 'adversarial')][-1]:.2f}"
             for b in batches) + " (nominal / adversarial)", flush=True)
 
+    load.append(os.getloadavg()[0])
     gemm_med = statistics.median(gemm)
     rows = []
     for b in batches:
@@ -266,6 +269,7 @@ def main() -> None:
         "cuda_graph": any(g is not None and g.captures > 0 for g in graphs),
         "cuda_graph_failed": sorted({g.failed for g in graphs if g is not None and g.failed}),
         "flush_denormal": args.flush_denormal, "jets": n, "repeats": args.repeats,
+        "cpu_cores": os.cpu_count(), "load_average": load,
         "reference_loop": "benchmarks/reference_loop.py",
         "gemm": {"n": gemm_n, "dtype": str(gemm_dtype).removeprefix("torch."), "flop_rate": spread(gemm)},
         "rows": rows, "ratio": {str(b): {**spread(ratios[b]), "per_repeat": ratios[b]} for b in batches},
@@ -306,7 +310,8 @@ def print_table(res: dict[str, Any]) -> None:
     g = res["gemm"]["flop_rate"]
     print(f"{res['jets']:,} training jets per epoch, {res['repeats']} interleaved repeats; reference GEMM "
           f"{res['gemm']['n']}^3 {res['gemm']['dtype']}: {g['median'] / 1e9:,.1f} GFLOP/s "
-          f"({g['min'] / 1e9:,.1f}-{g['max'] / 1e9:,.1f}); reference loop: {res['reference_loop']}")
+          f"({g['min'] / 1e9:,.1f}-{g['max'] / 1e9:,.1f}); reference loop: {res['reference_loop']}; load average "
+          f"{res['load_average'][0]:.1f} before, {res['load_average'][1]:.1f} after on {res['cpu_cores']} cores")
     print(f"{'batch':>6s} {'strategy':12s} {'hepadv jets/s':>14s} {'(min-max)':>22s} {'reference':>12s} "
           f"{'hepadv ÷ ref':>12s} {'(min-max)':>12s} {'GEMM frac':>9s} {'peak mem':>9s}")
     for row in res["rows"]:

@@ -146,7 +146,7 @@ def render_benchmark(results: dict[str, Any]) -> str:
     lines = [f"{results['device_name']}, {results['precision']}, compile {str(results['compile']).lower()}{graph}, "
              f"{results['jets']:,} jets per epoch, median (min-max) over {results['repeats']} interleaved repeats; "
              f"reference GEMM {results['gemm']['n']}^3 {results['gemm']['dtype']} "
-             f"{results['gemm']['flop_rate']['median'] / 1e9:,.1f} GFLOP/s:",
+             f"{results['gemm']['flop_rate']['median'] / 1e9:,.1f} GFLOP/s{_load(results)}:",
              "", "| batch | nominal jets/s | reference loop | hepadv ÷ reference | adversarial jets/s | "
              "reference loop | hepadv ÷ reference | adversarial / nominal | GEMM fraction nominal / adversarial |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -168,6 +168,14 @@ def render_benchmark(results: dict[str, Any]) -> str:
         cells += [ratio(adv_nom), f"{nom['gemm_fraction']:.2f} / {adv['gemm_fraction']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _load(results: dict[str, Any]) -> str:
+    """The machine's load while it was measured, where the run recorded it (1-minute load, before and after)."""
+    if "load_average" not in results:
+        return ""
+    before, after = results["load_average"]
+    return f"; load average {before:.1f} before, {after:.1f} after, on {results['cpu_cores']} CPU cores"
 
 
 #: issue 23's goals for the GPU tables: (mode, batch) -> what hepadv ÷ reference must reach, in words

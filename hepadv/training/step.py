@@ -161,16 +161,18 @@ class GraphBackend:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
+        self.side: torch.cuda.Stream | None = None
 
     @contextmanager
     def side_stream(self) -> Iterator[None]:
         """Warm-up steps run on a side stream before the first capture (torch's CUDA-graph recipe)."""
         current = torch.cuda.current_stream(self.device)
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(current)
-        with torch.cuda.device(self.device), torch.cuda.stream(side):
+        if self.side is None:
+            self.side = torch.cuda.Stream(self.device)
+        self.side.wait_stream(current)
+        with torch.cuda.device(self.device), torch.cuda.stream(self.side):
             yield
-        current.wait_stream(side)
+        current.wait_stream(self.side)
 
     def capture(self, body: Callable[[], torch.Tensor]) -> tuple[Callable[[], None], torch.Tensor]:
         """Record ``body`` (nothing runs) -> (replay, its output tensor, rewritten by every replay)."""
