@@ -185,7 +185,7 @@ def main() -> None:
     if n == 0:
         raise SystemExit(f"--jets {args.jets}: fewer than one batch of {unit} (a multiple of every batch size)")
 
-    raw = generate_toyjets(int(n / 0.72) + 1, 1, (0.30, 0.05, 0.20, 0.45), 1.0)
+    raw = generate_toyjets(int(n / 0.72) + 64, 1, (0.30, 0.05, 0.20, 0.45), 1.0)  # 72 % train split
     data = prepare(raw, PreprocessSection(cache=False))
     host = tuple(torch.as_tensor(a)[:n] for a in (data.train.x, data.train.y, data.train.w))
     if len(host[0]) < n:
