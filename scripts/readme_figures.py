@@ -283,6 +283,30 @@ def render_conservattack_benchmark(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_sf(results: dict[str, Any]) -> str:
+    """``hepadv sf``'s results.json: per tagger and flavour how many bins were fitted and how far the factors
+    are from 1; per selection KL(data || MC) on the fine grid before and after the factors, with its floor."""
+    lines = ["| tagger | flavour | fitted bins | chi2 (SF = 1) / ndf | p-value |", "|---|---|---|---|---|"]
+    for key, r in results["taggers"].items():
+        for f, d in r["flavours"].items():
+            chi2 = f"{d['chi2_vs_1']:.0f} / {d['ndf']}" if d["ndf"] else "-"
+            p = "n/a" if d["p_value_vs_1"] is None else f"{d['p_value_vs_1']:.2g}"
+            lines.append(f"| {key} | {f} | {d['n_fitted']} / {d['n_bins']} | {chi2} | {p} |")
+    sels = list(results["selections"])
+    lines += ["", "| KL(data \\|\\| MC), before -> after (floor +- spread) | " + " | ".join(sels) + " |",
+              "|---|" + "---|" * len(sels)]
+    for key, r in results["taggers"].items():
+        cells = [f"{_f(a['kl_before'])} -> {_f(a['kl_after'])} ({_f(a['kl_floor'])} +- {_f(a['kl_floor_std'])})"
+                 for a in (r["agreement"][s] for s in sels)]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    verdict = []
+    for key, r in results["taggers"].items():
+        off = [f for f, d in r["flavours"].items() if d["p_value_vs_1"] is not None and d["p_value_vs_1"] < 0.05]
+        verdict.append(f"{key}: " + (f"factors of {', '.join(off)} differ from 1" if off else "all compatible with 1"))
+    lines += ["", f"At p < 0.05 against SF = 1 ({results['variation']} MC): " + "; ".join(verdict) + "."]
+    return "\n".join(lines) + "\n"
+
+
 #: README block name -> (run it comes from, renderer)
 FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "demo": ("adv", render_demo),
@@ -294,6 +318,7 @@ FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "benchmark-gpu": ("benchmark-gpu", render_benchmark_gpu),
     "attacks": ("attacks", render_attacks),
     "conservattack-benchmark": ("conservattack-benchmark", render_conservattack_benchmark),
+    "sf": ("sf", render_sf),
 }
 #: benchmark key -> its arguments (the CPU table: one thread, as the project's shared 2-core machine needs)
 BENCHMARKS: dict[str, tuple[str, ...]] = {
@@ -306,6 +331,9 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
 BENCHMARK_MODES: dict[str, dict[str, tuple[str, ...]]] = {
     "benchmark-gpu": {"eager": ("--batches", "16384,65536"), "compiled": ("--batches", "65536", "--compile")},
 }
+#: figure key -> a hepadv command run as the README shows it, and the results.json it writes (relative to the
+#: repository; under ``--runs-dir`` it writes there, the models still come from the Data/MC cards' runs)
+COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {"sf": (("sf",), "runs/adv/sf")}
 #: benchmark key -> its script (default: the training throughput)
 SCRIPTS: dict[str, str] = {"conservattack-benchmark": "benchmarks/conservattack.py"}
 
@@ -360,6 +388,9 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
         return done[key]
     if key in ATTACKS:
         done[key] = measure_attacks(key, rerun, runs_dir)
+        return done[key]
+    if key in COMMANDS:
+        done[key] = measure_command(key, rerun, runs_dir)
         return done[key]
     if key in BENCHMARKS:
         extra = benchmark_args if key not in SCRIPTS else ()
@@ -445,6 +476,23 @@ def measured_on(key: str, measured: Measured, host: str) -> str:
         return host
     first = next(iter(measured.results.values()))
     return f"{first['device_name']}, torch {first['torch']}"
+
+
+def measure_command(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
+    """``hepadv <COMMANDS[key]>`` from the repository root (``hepadv sf``: three Data/MC runs and the fit)."""
+    words, folder = COMMANDS[key]
+    out = runs_dir.resolve() / key if runs_dir is not None else REPO / folder
+    cmd = ["hepadv", *words, "--no-progress", *(("--output", str(out)) if runs_dir is not None else ())]
+    seconds = None
+    if rerun:
+        print("$", shlex.join(cmd), flush=True)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", *cmd], cwd=REPO, check=True)
+        seconds = time.perf_counter() - t0
+    path = out / "results.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no results (run without --from-runs to produce them)")
+    return Measured(json.loads(path.read_text()), shlex.join(["hepadv", *words]), seconds)
 
 
 def provenance(commit: str, measured: Measured, host: str) -> str:

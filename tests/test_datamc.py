@@ -63,6 +63,7 @@ def test_iterative_futures_and_dask_fill_identical_histograms(tmp_path: Path, ti
     dask = all_hists(tmp_path / "da", tiny_run, {"name": "dask", "params": {"workers": 2}}, 1000)
     assert_same(iterative, futures)
     assert_same(iterative, dask)
+    assert set(iterative["sf"]) == {"nominal@best", "adversarial@best"}  # CvsL x CvsB, equal across executors too
     h = iterative["hists"]["nominal@best"]["BvsL"]
     assert set(h.axes["variation"]) == {"raw", "gaussian_noise", "fgsm"}
     noise = h[{"kind": "mc", "variation": "gaussian_noise"}].values()

@@ -17,7 +17,8 @@ DATA = REPO / "tests" / "data" / "readme_figures"
 #: figure -> the small deterministic metrics file its golden rendering comes from
 FIXTURES = {"demo": "metrics_adv.json", "transfer": "metrics_adv.json", "distortions": "metrics_distortions.json",
             "pgd": "metrics_distortions.json", "benchmark": "benchmark.json", "attacks": "attacks.json",
-            "conservattack-benchmark": "conservattack_benchmark.json", "benchmark-gpu": "benchmark_gpu.json"}
+            "conservattack-benchmark": "conservattack_benchmark.json", "sf": "sf_results.json",
+            "benchmark-gpu": "benchmark_gpu.json"}
 #: a table cell holding only measured numbers: 0.9442, 0.932 (-0.0120), 87.0k, 0.97 / 1.09
 NUMBER_CELL = re.compile(r"[\s\d.+\-/()k%]*\d\.\d+[\s\d.+\-/()k%]*")
 

@@ -8,7 +8,7 @@ from hepadv.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(app: Any) -> None:
-    from hepadv.cli import attack, cards, datamc, defend, evaluate, export, plugins, report, train
+    from hepadv.cli import attack, cards, datamc, defend, evaluate, export, plugins, report, sf, train
 
     plugins.register(app)
     cards.register(app)
@@ -19,3 +19,4 @@ def register_commands(app: Any) -> None:
     defend.register(app)
     report.register(app)
     export.register(app)
+    sf.register(app)

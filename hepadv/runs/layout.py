@@ -5,7 +5,7 @@ RUN/card.yaml  config.json  runs.jsonl  .hepadv-lock      the record (hepadv.run
 RUN/metrics.json  plots/  report.html                    evaluation and the HTML report
 RUN/VARIANT/checkpoints/{epoch_NNN,best,last}.pt  RUN/VARIANT/history.json
 RUN/attacks/ID/{summary.json, VARIANT/{events.npz, metrics.json, plots/}}
-RUN/datamc/SELECTION/{results.json, hists.*, plots/, chunks/}
+RUN/datamc/SELECTION/{results.json, hists.*, plots/, chunks/}   RUN/sf/{scale_factors.json, results.json, plots/}
 RUN/defences/ID/{metrics.json, plots/}   RUN/defences/runs/   (cached grey-box runs)
 RUN/export/VARIANT.{onnx,json}   RUN/submit/   RUN/logs/
 ```
@@ -31,7 +31,7 @@ PLOTS_DIR = "plots"
 REPORT_FILE = "report.html"
 #: Top-level entries of a run that are not variant folders.
 RESERVED = (CARD_FILE, CONFIG_FILE, HISTORY_FILE, LOCK_FILE, METRICS_FILE, PLOTS_DIR, REPORT_FILE,
-            "attacks", "datamc", "defences", "export", "submit", "logs")
+            "attacks", "datamc", "sf", "defences", "export", "submit", "logs")
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,11 @@ class RunLayout:
 
     def datamc_selection(self, selection: str) -> Path:
         return self.datamc / check_name(selection, "selection")
+
+    @property
+    def sf(self) -> Path:
+        """``hepadv sf``: the CvsL x CvsB scale factors (correctionlib JSON, results, plots)."""
+        return self.root / "sf"
 
     @property
     def defences(self) -> Path:

@@ -21,7 +21,8 @@ from hepadv.runs.record import CARD_FILE, CONFIG_FILE, HISTORY_FILE, RunRecord, 
 
 #: Files and folders of a run besides the variants' folders (what --overwrite discards).
 #: (Everything derived from the old models goes with them: metrics, plots, the report, attacks, Data/MC, exports.)
-RUN_FILES = (CARD_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PLOTS_DIR, REPORT_FILE, "attacks", "datamc", "export")
+RUN_FILES = (CARD_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PLOTS_DIR, REPORT_FILE, "attacks", "datamc", "sf",
+             "export")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
