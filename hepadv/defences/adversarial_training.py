@@ -81,6 +81,18 @@ class AdversarialTraining(TrainingDefence):
         shared = {k: v for k, v in (("epsilon", p.epsilon), ("relative_cap", p.relative_cap)) if k in fields}
         self.attack = attack_cls({**shared, **p.attack_params})
 
+    @property
+    def graph_safe(self) -> bool:
+        """Whether the batch loss may be replayed from a CUDA graph (``hepadv.training.step.graph_safe``).
+
+        True for hepadv's own FGSM and PGD: kernels only, random starts drawn on the device, no state kept
+        between batches. Any other attack (a plugin's, or noise drawn from its own generator) runs eagerly.
+        """
+        from hepadv.attacks.fgsm import FGSM
+        from hepadv.attacks.pgd import PGD
+
+        return type(self.attack) in (FGSM, PGD)
+
     def batch_loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
                    loss_fn: LossFn, masks: FeatureMasks) -> torch.Tensor:
         with crafting(model):

@@ -34,7 +34,7 @@ from hepadv.training.device import resolve_device, torch_threads
 from hepadv.training.loader import make_loader
 from hepadv.training.loss import focal_loss
 from hepadv.training.precision import precision_name, resolve_precision
-from hepadv.training.step import LossDisplay, TrainStep, warm_up_batches
+from hepadv.training.step import LossDisplay, TrainStep, make_optimizer, set_optimizer_flags, warm_up_batches
 
 log = logging.getLogger("hepadv.training")
 EpochCallback = Callable[[str, int, dict[str, Any]], None]
@@ -256,7 +256,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
     torch.manual_seed(seed)
     model = build_model_for(card, data).to(device)
     strategy = build_strategy(variant)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = make_optimizer(model.parameters(), cfg.lr, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0 / (1.0 + e / cfg.lr_decay_epochs))
     shuffle_gen = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": [],
@@ -267,6 +267,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         state = load_checkpoint(last, map_location=device)
         load_model_state(model, state, last)
         optimizer.load_state_dict(state["optimizer"])
+        set_optimizer_flags(optimizer, device)  # this device's Adam, whichever device wrote the checkpoint
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         if device.type == "cuda" and state.get("cuda_rng"):
@@ -295,9 +296,10 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
     compile_seconds = 0.0
     if cfg.compile and not finished:
         compile_seconds = step.warm_up(warm_up_batches(train_cpu, cfg.batch_size, device))
-    log.info("%s: %s on %s, %s, compile %s%s", variant.name, precision_name(precision), device,
+    log.info("%s: %s on %s, %s, compile %s%s%s", variant.name, precision_name(precision), device,
              "training data resident" if resident or device.type == "cpu" else "training data streamed",
-             cfg.compile, f" ({compile_seconds:.1f} s)" if cfg.compile else "")
+             cfg.compile, f" ({compile_seconds:.1f} s)" if cfg.compile else "",
+             ", step replayed as a CUDA graph" if step.graph is not None else "")
 
     progress = as_progress(progress)
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
