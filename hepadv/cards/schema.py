@@ -110,6 +110,10 @@ class TrainingSection(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="autocast for training and the attack's input gradient (loss and metrics stay fp32); "
                             "auto: bf16 on a GPU that has it, else fp16 with loss scaling; fp32 on CPU")
+    cuda_graph: bool = Field(False, description=(
+        "on a GPU, capture the whole training step (attack, forward, backward, Adam) once and replay it as a CUDA "
+        "graph where the strategy allows it (FGSM, PGD, nominal); off by default until it has been measured on a "
+        "GPU (README, Training on a GPU); ignored on CPU"))
     compile: bool = Field(False, description="torch.compile the model and the attack's step (compile time is "
                                              "logged and kept in history.json); needs a C++ compiler on CPU")
 

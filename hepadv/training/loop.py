@@ -290,7 +290,8 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         return focal_loss(logits.float(), y, w, cfg.gamma)
 
     precision = resolve_precision(cfg.precision, device)
-    step = TrainStep(model, optimizer, strategy, loss_fn, masks, device, precision, compile=cfg.compile)
+    step = TrainStep(model, optimizer, strategy, loss_fn, masks, device, precision, compile=cfg.compile,
+                     cuda_graph=None if cfg.cuda_graph else False)
     history.setdefault("compile_seconds", [0.0] * len(history["epoch"]))
     history.setdefault("threads", [None] * len(history["epoch"]))  # (runs from before threads were recorded)
     compile_seconds = 0.0
