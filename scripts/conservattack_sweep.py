@@ -119,11 +119,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     measured_at = commit()  # before anything runs
     if args.threads:
         torch.set_num_threads(args.threads)
-    from hepadv.cards.attack_card import load_attack_card
+    from hepadv.cards import load
     from hepadv.io import write_json
     from hepadv.runs import check_spec, open_run
 
-    base = load_attack_card(CARD).attack.validated_params.model_dump()
+    base = load(CARD, "attack").attack.validated_params.model_dump()
     run, card = open_run(args.run)
     loaded = run.load(args.variant)
     data = run.data(card)

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from hepadv.attacks.conservattack.attack import ConservAttack
-from hepadv.attacks.conservattack.figures import distribution_figures, figures_of_merit
-from hepadv.attacks.conservattack.targets import FooledCriterion, discriminators_for
 from hepadv.attacks.runner import attack_model
-from hepadv.data.base import FeatureSpec
+from hepadv.data.spec import FeatureSpec
+from hepadv.evaluation.fooling import FooledCriterion
+from hepadv.evaluation.visibility import distribution_figures, figures_of_merit
+from hepadv.random import RandomStream
 from hepadv.runs import TrainedModel
 
 NAMES = ("cut_var", "b", "c", "e")
@@ -50,7 +51,8 @@ def reapply(cut: dict, x: np.ndarray) -> np.ndarray:
 def test_planted_cut_holds_and_reported_figures_are_the_reapplied_ones(selection: str) -> None:
     model, x, y, spec = planted()
     attack = ConservAttack({**PARAMS, "selection": selection})
-    outcome = attack_model(attack, TrainedModel(model, spec, "nominal", 0), x, y, False, PARAMS["num_bins"])  # type: ignore[arg-type]
+    outcome = attack_model(attack, TrainedModel(model, spec, "nominal", 0), x, y, PARAMS["num_bins"],  # type: ignore[arg-type]
+                           RandomStream(0))
     m = outcome.metrics
     cut = m["info"]["control_region"]
     assert (cut["feature"], cut["threshold_scaled"], cut["signal_side"], cut["accuracy"]) == ("cut_var", 1.0, ">", 1.0)
@@ -91,7 +93,7 @@ def test_crossing_events_are_reported_in_the_region_they_land_in() -> None:
     with torch.no_grad():
         p0, p1 = (torch.softmax(model(torch.as_tensor(v)), 1).double().numpy() for v in (clean, adv))
     control, control_adv = reapply(cut, clean), reapply(cut, adv)
-    figs = figures_of_merit(clean, adv, y.numpy(), p0, p1, NAMES, spec.classes, discriminators_for(spec),
+    figs = figures_of_merit(clean, adv, y.numpy(), p0, p1, NAMES, spec.classes, dict(spec.discriminators),
                             FooledCriterion(), 20, control, None, control_adv)
     assert figs["regions"]["n_crossed"] == 30
     assert figs["regions"]["control"]["n_events_attacked"] == control.sum() + 30

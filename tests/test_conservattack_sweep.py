@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hepadv.attacks.conservattack.attack import ConservAttack
-from hepadv.cards.attack_card import load_attack_card, validate_attack_card
+from hepadv.cards import load
+from hepadv.cards.load import validate
 from hepadv.errors import CardError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,24 +39,24 @@ def test_sweep_refuses_the_test_split(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_card_is_tuned_on_val_and_reports_on_test() -> None:
-    card = load_attack_card(REPO / "cards" / "conservattack.yaml")
+    card = load(REPO / "cards" / "conservattack.yaml", "attack")
     assert card.tuned_on is not None
     assert card.tuned_on.split == "val" and card.split == "test" and card.tuned_on.split != card.split
     assert card.tuned_on.script == "scripts/conservattack_sweep.py"
     assert card.tuned_on.target is not None and card.tuned_on.target.model_dump() == sweep.TARGET
     rf = _load("readme_figures_for_sweep", "scripts/readme_figures.py")
     assert rf.TARGET == sweep.TARGET  # the README judges by the target the card was tuned to
-    paper = load_attack_card(REPO / "cards" / "conservattack_paper.yaml")
+    paper = load(REPO / "cards" / "conservattack_paper.yaml", "attack")
     assert paper.tuned_on is None and paper.attack.validated_params.min_change == 0.0005  # the paper's, untuned
 
 
 @pytest.mark.parametrize("split", ["test", "val"])
 def test_card_tuned_on_its_reported_split_is_refused(split: str) -> None:
-    data = {"attack": {"name": "conservattack", "params": {}}, "split": split,
+    data = {"kind": "attack", "attack": {"name": "conservattack", "params": {}}, "split": split,
             "tuned_on": {"script": "scripts/conservattack_sweep.py", "split": split}}
     message = "tuned_on.split" if split == "test" else "tuned on the val split cannot be reported on it"
     with pytest.raises(CardError, match=message):
-        validate_attack_card(data, "card.yaml")
+        validate(data, "attack", "card.yaml")
 
 
 def test_choose_takes_fewest_iterations_then_lowest_dfn() -> None:
@@ -79,8 +80,8 @@ def test_iteration_k_of_a_long_run_is_the_k_iteration_attack(small_tagger, selec
     data, model, x, y = small_tagger
     x, y = x[:300], y[:300]
     params = {"min_change": 0.05, "step": 0.1, "n_steps": 4, "num_bins": 8, "block_size": 16, "selection": selection}
-    long = ConservAttack({**params, "n_iterations": 3}).run(model, x, y, data.spec).history
-    short = ConservAttack({**params, "n_iterations": 2}).run(model, x, y, data.spec).history
+    long = ConservAttack({**params, "n_iterations": 3}).generate(model, x, y, data.spec).history
+    short = ConservAttack({**params, "n_iterations": 2}).generate(model, x, y, data.spec).history
     keys = ("fooling_ratio", "mean_jsd", "dfn", "n_active", "n_changed")
     assert [[h[k] for k in keys] for h in long[:2]] == [[h[k] for k in keys] for h in short]
     assert long[2]["n_changed"] > 0

@@ -1,7 +1,8 @@
 """The coffea processor of the Data/MC study: it only orchestrates.
 
 Per chunk: select (``selections``), pick the jets, evaluate every tagger (``taggers``) raw and, on MC, under
-each distortion, and fill the histograms declared in ``histograms``. MC jets are weighted by genWeight (and
+each distortion, and fill the histograms declared in ``histograms`` (and the scale factors' CvsL x CvsB ones,
+``sfhists``). MC jets are weighted by genWeight (and
 the selection's sign, -1 for W+c same-sign events) and split by truth flavour; data jets are inclusive.
 Random draws come from a RandomStream keyed by (seed, distortion, sample, file, chunk start), so every
 executor fills identical histograms. Time per stage is accumulated in the
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS, control_hist, fill_value, output_hist, per_jet
+from hepadv.datamc.sfhists import FINE_BINS, fill_sf
 from hepadv.datamc.taggers import ModelTagger, StoredTagger, chunk_stream, truth_labels
 
 # NanoAODSchema warns about cross-references toy and old files lack while it builds each chunk's events,
@@ -42,6 +44,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         self.distortions = distortions or []
         self.seed = seed
         self.torch_threads = torch_threads
+        self.sf_bins = FINE_BINS  # the CvsL x CvsB grid (part of the chunk fingerprint: older chunks lack it)
 
     def process(self, events: Any) -> dict[str, Any]:
         # NanoAODSchema warns about cross-references our files do not have; a filter in the main process
@@ -91,6 +94,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
             "n_jets": {dataset: len(w)},
             "hists": {},
             "controls": {},
+            "sf": {},
         }
         filename, start = os.path.basename(meta.get("filename", "")), int(meta.get("entrystart", 0))
         for tagger in self.taggers:
@@ -114,6 +118,8 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
                         vs = ("raw", *(lab for lab, _ in self.distortions)) if tagger.kind == "model" else ("raw",)
                         h = hists[name] = output_hist(vs, f"{tagger.key} {name}")
                     h.fill(kind=kind, variation=variation, flavour=flavour, value=fill_value(v), weight=w)
+            sf_vs = ("raw", *(lab for lab, _ in self.distortions)) if tagger.kind == "model" else ("raw",)
+            fill_sf(out["sf"], tagger.key, values, sf_vs, kind, flavour, w)  # CvsL x CvsB for scale factors
             timing["filling"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
