@@ -95,7 +95,8 @@ def test_results_json_root_and_normalisation(tmp_path: Path, tiny_run: Path) -> 
 
     assert stacked(h, "fgsm", tmp_path / "BvsL.png", "dy", "BvsL").stat().st_size > 0
     assert stacked(hists["controls"]["m_ll"], "raw", tmp_path / "mll.png", "dy", "m_ll").is_file()
-    series = {"nominal": {"raw": {"BvsL": [[1, 0.02], [2, 0.01]]}}}
+    series = {"nominal": {"raw": {"BvsL": [{"epoch": 1, "kl": 0.02, "std": 0.003, "floor": 0.001},
+                                           {"epoch": 2, "kl": 0.01, "std": None, "floor": None}]}}}
     assert plot_kl_vs_epoch(series, tmp_path / "kl.png").is_file()
 
 
@@ -147,7 +148,7 @@ def test_cli_datamc_selection_dy_verbatim(tmp_path: Path, monkeypatch: pytest.Mo
     assert "Cutflow, selection dy" in result.output and "KL(data || MC)" in result.output
     saved = json.loads((tmp_path / "runs" / "adv" / "datamc" / "dy" / "results.json").read_text())
     epochs = saved["kl_vs_epoch"]["nominal"]["fgsm"]["BvsL"]
-    assert [e for e, _ in epochs] == [1, 2] and all(k is not None and k > 0 for _, k in epochs)
+    assert [p["epoch"] for p in epochs] == [1, 2] and all(p["kl"] > 0 and p["std"] > 0 for p in epochs)
     assert set(saved["kl_vs_epoch"]) == {"nominal", "adversarial"}
 
 

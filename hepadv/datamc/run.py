@@ -55,9 +55,10 @@ def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> 
                         f"(it has {', '.join(TOPOLOGIES)}); set toynano.topology or give data and mc files")
     extra = {} if t.mismodelled is None else {"mismodelled": t.mismodelled}
     params = ToyNanoParams(topology=topology, n_events_mc=t.n_events_mc, n_events_data=t.n_events_data,  # type: ignore[arg-type]
-                           seed=t.seed, mismodelling=t.mismodelling, **extra)
+                           seed=t.seed, mismodelling=t.ip_scale(), effects=t.effects or {}, **extra)
+    effects = ", ".join(f"{name} {size:+g}" for name, size in params.sizes().items()) or "none"
     say(f"toynano {topology}: {t.n_events_mc:,} MC and {t.n_events_data:,} data events "
-        f"(data inputs x {1 + t.mismodelling:g}; generated once, then cached)")
+        f"(data/MC differences: {effects}; generated once, then cached)")
     files = toynano_files(params)
     return {"data": [files["data"]], "mc": [files["mc"]]}, {"data": "Events", "mc": "Events"}, "toynano"
 
@@ -181,9 +182,10 @@ def _check_file(path: Path, tree_name: str, sample: str, selection: Any, taggers
 
 
 def output_dir(card: DataMCCard, selection_name: str, run_dir: Path | None) -> Path:
-    """``card.output``, else ``RUN/datamc/SELECTION`` of the first model run, else ``runs/NAME/datamc/SELECTION``."""
+    """``card.output`` (``{selection}`` in it replaced by the selection's name, so one card serves several
+    selections), else ``RUN/datamc/SELECTION`` of the first model run, else ``runs/NAME/datamc/SELECTION``."""
     if card.output is not None:
-        return Path(card.output)
+        return Path(str(card.output).replace("{selection}", selection_name))
     base = run_dir if run_dir is not None else Path("runs") / card.name
     return base / "datamc" / selection_name
 
@@ -219,7 +221,8 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
         distortions.append((label, attack))
     executor = get_executor(card.executor.name)(card.executor._validated or card.executor.params)
     proc = DataMCProcessor(selection, taggers, {"data": "data", "mc": "mc"}, distortions, seed=card.seed,
-                           torch_threads=1)  # one thread per worker: no oversubscription, comparable per-worker rates
+                           torch_threads=1,  # one thread per worker: no oversubscription, comparable per-worker rates
+                           replicas=card.bootstrap.replicas, groups=card.bootstrap.groups)
     # every needed branch is read in one bulk uproot call per chunk (coffea "preload"), not branch by branch
     fileset = {s: {"files": {str(p): inputs.tree[s] for p in ps},
                    "preload": proc.branches(inputs.keys[s], s == "mc")} for s, ps in inputs.files.items()}
