@@ -97,7 +97,8 @@ def print_summary(results: dict[str, Any]) -> None:
         _print_rate(results)
         return
     table = Table(title="KL(data || MC) ± std per tagger output; floor: expected for identical parents, "
-                        "z = (KL - floor) / its spread (JS distances in results.json)")
+                        "z = (KL - floor) / its spread there (*: KL outside its quadratic regime, z = (KL - floor)"
+                        " / std); JS distances in results.json")
     shown = {t: v for t, v in results["divergences"].items() if "@e" not in t}
     table.add_column("tagger", no_wrap=True, min_width=max([6, *(len(t) for t in shown)]))
     table.add_column("MC", no_wrap=True, min_width=max([5, *(len(v) for v in results["variations"])]))
@@ -113,8 +114,9 @@ def print_summary(results: dict[str, Any]) -> None:
                 d = per_output.get(o, {}).get(variation) or {}
                 stat = d.get("kl_stat") or {}
                 cells.append(format_pm(d.get("kl"), stat.get("std")))
+                rough = "" if stat.get("smooth", True) else "*"
                 floors.append("-" if stat.get("floor") is None else
-                              f"{format_pm(stat['floor'])} (z {_z(stat.get('z'))})")
+                              f"{format_pm(stat['floor'])} (z {_z(stat.get('z'))}{rough})")
             rows.append([tagger, variation, *cells])
             if any(f != "-" for f in floors):
                 rows.append(["", "floor", *floors])

@@ -53,8 +53,8 @@ def data_mc(h: Any, variation: str = "raw") -> tuple[np.ndarray | None, np.ndarr
     return (None if data is None else data[0]), (None if mc is None else mc[0])
 
 
-#: The divergences computed per histogram pair: name -> batch function (same rules, stacks of histograms).
-MEASURES: dict[str, Any] = {"kl": kl_batch, "js": js_batch}
+#: The divergences computed per histogram pair: name -> (batch function, the power at which it is quadratic).
+MEASURES: dict[str, tuple[Any, int]] = {"kl": (kl_batch, 1), "js": (js_batch, 2)}
 
 
 def replicated_divergences(h: Any, reps: Any | None, variation: str) -> dict[str, Replicated | None]:
@@ -68,15 +68,15 @@ def replicated_divergences(h: Any, reps: Any | None, variation: str) -> dict[str
     (p, pv), (q, qv) = data, mc
     have = reps is not None and variation in list(reps.axes["variation"])
     out: dict[str, Replicated | None] = {}
-    for name, fn in MEASURES.items():
+    for name, (fn, power) in MEASURES.items():
         if not np.isfinite(fn(p, q)):  # everything negative after OS-SS: no distance
             out[name] = None
         elif not have:
-            out[name] = Replicated(float(fn(p, q)), np.full(0, np.nan), np.full(0, np.nan))
+            out[name] = Replicated(float(fn(p, q)), np.full(0, np.nan), np.full(0, np.nan), power)
         else:
             out[name] = replicated(fn, p, q, reps[{"kind": "data", "variation": "raw"}].values(),
                                    reps[{"kind": "mc", "variation": variation}].values(),
-                                   effective_size(p, pv), effective_size(q, qv))
+                                   effective_size(p, pv), effective_size(q, qv), power)
     return out
 
 
@@ -192,7 +192,8 @@ def write_report(results: dict[str, Any], output: dict[str, Any], out: Path, car
     """hists.pkl, hists.root, plots, then results.json last: its presence means the run is complete."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").unlink(missing_ok=True)  # a failure below must not leave an older result looking current
-    hist_objects = {"hists": output.get("hists", {}), "controls": output.get("controls", {})}
+    hist_objects = {"hists": output.get("hists", {}), "controls": output.get("controls", {}),
+                    "replicas": output.get("replicas", {})}
     with atomic_path(out / "hists.pkl", suffix=".pkl") as tmp:
         tmp.write_bytes(pickle.dumps(hist_objects, protocol=pickle.HIGHEST_PROTOCOL))
     if card.root:

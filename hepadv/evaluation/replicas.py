@@ -13,9 +13,8 @@ sqrt(2 / G) (2 % on a standard deviation for G = 1000, against sqrt(1 / 2R) = 7 
 **Floor.** Two samples of the same parent have KL > 0 from statistics alone. Null replicas emulate
 them: replica r's data and MC fluctuations (their shapes minus the nominal shapes) are added to one
 common parent, the data and MC shapes pooled by effective sizes (sum w)^2 / sum w^2. Their mean is
-the *floor* (the expected divergence for identical parents, at these sample sizes and weights), their
-standard deviation the spread under that hypothesis, and ``z = (value - floor) / floor_std`` the
-significance of a data/MC difference (tested for coverage on toys without mismodelling).
+the *floor* (the expected divergence for identical parents, at these sample sizes and weights) and
+their standard deviation ``floor_std`` the spread under that hypothesis.
 
 **Standard deviation.** Near zero a divergence is quadratic in the fluctuations x: T = x'Ax. The
 plain standard deviation over replicas then overestimates its spread (by sqrt(3) at identical
@@ -25,6 +24,16 @@ variance is the linear part of Var(T) plus 2 Var(N), while Var(T) is that linear
 ``std^2 = Var(T* - N) - Var(N)``, bounded below by Var(N) (the variance at identical parents, the
 smallest a divergence can have; the bound makes it slightly conservative there). ``replica_std`` keeps
 the plain standard deviation over replicas.
+
+**Significance.** ``z = (value - floor) / floor_std``: how far a divergence is above what identical
+parents give, in units of their spread (tested for coverage on toys without mismodelling). That needs
+the divergence to be quadratic in the fluctuations, which it checks: then T*_r - N_r averages to T
+(above), so ``regime = (mean(T* - N) - T) / its standard error`` is a standard normal number (on the
+square for the JS distance, the root of a quadratic). The thesis' KL jumps where MC bins are (nearly)
+empty (1e-5 floor) or negative (zeroed in both), as after W+c's OS - SS subtraction, and null
+replicas built around a smooth parent miss those jumps: there a 2.3 sigma fluctuation read as
+z = 6.6. When |regime| > 3 (``smooth`` false), z divides by ``std`` instead (a Wald statistic, which
+rests on the observed histograms, not on the emulated null).
 
 **Paired differences.** Two taggers' histograms are filled from the same events with the same replica
 weights, so ``T_a - T_b`` replica by replica carries their correlation; the same formulas give the
@@ -42,6 +51,8 @@ import numpy as np
 
 from hepadv.random import RandomStream
 
+#: |regime| above which a divergence is treated as outside its quadratic regime (z then uses std).
+REGIME_LIMIT = 3.0
 #: Replicas and groups when a card does not say.
 DEFAULT_REPLICAS = 100
 DEFAULT_GROUPS = 1000
@@ -98,29 +109,45 @@ class Replicated:
     value: float | None
     replicas: np.ndarray
     null: np.ndarray
+    power: int = 1  #: the divergence to this power is quadratic in the fluctuations (KL 1, JS distance 2)
 
     def __sub__(self, other: Replicated) -> Replicated:
         value = None if self.value is None or other.value is None else self.value - other.value
-        return Replicated(value, self.replicas - other.replicas, self.null - other.null)
+        return Replicated(value, self.replicas - other.replicas, self.null - other.null, self.power)
+
+    def _finite(self) -> tuple[np.ndarray, np.ndarray]:
+        ok = np.isfinite(self.replicas) & np.isfinite(self.null)
+        return self.replicas[ok], self.null[ok]
 
     def moments(self) -> dict[str, Any]:
         """value, std (corrected, see the module doc), replica_std, floor, floor_std, replicas (finite ones)."""
-        ok = np.isfinite(self.replicas) & np.isfinite(self.null)
+        t, n = self._finite()
         out: dict[str, Any] = {"value": self.value, "std": None, "replica_std": None, "floor": None,
-                               "floor_std": None, "replicas": int(ok.sum())}
-        if ok.sum() < 2:
+                               "floor_std": None, "replicas": len(t)}
+        if len(t) < 2:
             return out
-        t, n = self.replicas[ok], self.null[ok]
         var_null = float(np.var(n, ddof=1))
         var = max(float(np.var(t - n, ddof=1)) - var_null, var_null)
         out.update(std=float(np.sqrt(var)), replica_std=float(np.std(t, ddof=1)), floor=float(np.mean(n)),
                    floor_std=float(np.sqrt(var_null)))
         return out
 
+    def regime(self) -> float | None:
+        """(mean(T*^k - N^k) - T^k) / its standard error, k = ``power``: ~N(0, 1) where T^k is quadratic."""
+        t, n = self._finite()
+        if self.value is None or len(t) < 2:
+            return None
+        d = t**self.power - n**self.power
+        se = float(np.std(d, ddof=1)) / np.sqrt(len(d))
+        return float((np.mean(d) - self.value**self.power) / se) if se > 0 else None
+
     def summary(self) -> dict[str, Any]:
-        """A divergence: its moments and z = (value - floor) / floor_std (against identical parents)."""
+        """A divergence: its moments, regime, smooth and z (against identical parents, see the module doc)."""
         out = self.moments()
-        out["z"] = _ratio(out["value"], out["floor"], out["floor_std"])
+        regime = self.regime()
+        out["regime"] = regime
+        out["smooth"] = regime is not None and abs(regime) <= REGIME_LIMIT
+        out["z"] = _ratio(out["value"], out["floor"], out["floor_std"] if out["smooth"] else out["std"])
         return out
 
     def difference(self) -> dict[str, Any]:
@@ -138,16 +165,16 @@ def _ratio(value: float | None, floor: float | None, scale: float | None) -> flo
 
 
 def replicated(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], p: np.ndarray, q: np.ndarray,
-               p_reps: np.ndarray, q_reps: np.ndarray, n_p: float, n_q: float) -> Replicated:
+               p_reps: np.ndarray, q_reps: np.ndarray, n_p: float, n_q: float, power: int = 1) -> Replicated:
     """Divergence ``fn`` (a batch function such as ``kl_batch``) of data ``p`` and MC ``q`` with replicas.
 
     ``p_reps``/``q_reps``: (R, bins) replica histograms; ``n_p``/``n_q``: effective sizes, which weight
-    the pooled parent of the null replicas.
+    the pooled parent of the null replicas; ``power``: see ``Replicated.power``.
     """
     value = float(fn(p, q))
     parent = (n_p * _shape(p) + n_q * _shape(q)) / max(n_p + n_q, 1e-300)
     null = fn(parent + _shape(p_reps) - _shape(p), parent + _shape(q_reps) - _shape(q))
-    return Replicated(value if np.isfinite(value) else None, fn(p_reps, q_reps), null)
+    return Replicated(value if np.isfinite(value) else None, fn(p_reps, q_reps), null, power)
 
 
 def format_pm(value: float | None, std: float | None = None, digits: int = 4) -> str:
