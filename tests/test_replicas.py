@@ -90,6 +90,8 @@ def test_moments_skip_undefined_replicas_and_need_two() -> None:
     r = Replicated(0.5, np.array([0.4, np.nan, 0.6, 0.5]), np.array([0.1, 0.2, np.nan, 0.12]))
     s = r.summary()
     assert s["replicas"] == 2 and s["floor"] == pytest.approx(0.11) and s["z"] is not None
+    few = Replicated(0.5, r.replicas, r.null, events=3.0)  # a handful of events: spread, but no significance
+    assert few.summary()["std"] == s["std"] and few.summary()["z"] is None and (few - r).difference()["z"] is None
     lone = Replicated(0.5, np.array([0.4, np.nan]), np.array([0.1, 0.2])).summary()
     assert lone["replicas"] == 1 and lone["std"] is None and lone["z"] is None
     assert format_pm(0.000912, 0.000314) == "0.00091 ± 0.00031"

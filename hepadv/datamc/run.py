@@ -40,13 +40,9 @@ def build_selection(card: DataMCCard) -> Any:
     return cls(spec._validated if spec._validated is not None else cls.parse_params(spec.params))
 
 
-def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> tuple[dict[str, list[Path]],
-                                                                                     dict[str, str], str]:
-    """(files per sample, tree per sample, origin): the card's files, or toynano files for the topology."""
-    if card.mc is not None:
-        samples = {"mc": card.mc} if card.data is None else {"data": card.data, "mc": card.mc}
-        return ({s: list(v.files) for s, v in samples.items()}, {s: v.tree for s, v in samples.items()}, "files")
-    from hepadv.datamc.toynano import TOPOLOGIES, ToyNanoParams, toynano_files
+def toynano_params(card: DataMCCard, selection_name: str) -> Any:
+    """The ``ToyNanoParams`` of the card's toynano samples for this selection's topology."""
+    from hepadv.datamc.toynano import TOPOLOGIES, ToyNanoParams
 
     t = card.toynano
     topology = t.topology or selection_name
@@ -54,10 +50,21 @@ def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> 
         raise DataError(f"toynano has no topology for selection {selection_name!r} "
                         f"(it has {', '.join(TOPOLOGIES)}); set toynano.topology or give data and mc files")
     extra = {} if t.mismodelled is None else {"mismodelled": t.mismodelled}
-    params = ToyNanoParams(topology=topology, n_events_mc=t.n_events_mc, n_events_data=t.n_events_data,  # type: ignore[arg-type]
-                           seed=t.seed, mismodelling=t.ip_scale(), effects=t.effects or {}, **extra)
+    return ToyNanoParams(topology=topology, n_events_mc=t.n_events_mc, n_events_data=t.n_events_data,  # type: ignore[arg-type]
+                         seed=t.seed, mismodelling=t.ip_scale(), effects=t.effects or {}, **extra)
+
+
+def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> tuple[dict[str, list[Path]],
+                                                                                     dict[str, str], str]:
+    """(files per sample, tree per sample, origin): the card's files, or toynano files for the topology."""
+    if card.mc is not None:
+        samples = {"mc": card.mc} if card.data is None else {"data": card.data, "mc": card.mc}
+        return ({s: list(v.files) for s, v in samples.items()}, {s: v.tree for s, v in samples.items()}, "files")
+    from hepadv.datamc.toynano import toynano_files
+
+    params = toynano_params(card, selection_name)
     effects = ", ".join(f"{name} {size:+g}" for name, size in params.sizes().items()) or "none"
-    say(f"toynano {topology}: {t.n_events_mc:,} MC and {t.n_events_data:,} data events "
+    say(f"toynano {params.topology}: {params.n_events_mc:,} MC and {params.n_events_data:,} data events "
         f"(data/MC differences: {effects}; generated once, then cached)")
     files = toynano_files(params)
     return {"data": [files["data"]], "mc": [files["mc"]]}, {"data": "Events", "mc": "Events"}, "toynano"
@@ -256,6 +263,11 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
         inputs.files[sample] = [p for p in paths if not any(b.startswith(f"{p}:") for b in chunk_stats.bad_files)]
     results = build_results(output, card, selection, taggers, distortions, inputs, wall)
     results["chunks"] = chunk_stats.to_dict()
+    if origin == "toynano":  # what the "data" is: the data/MC differences applied, with their sizes
+        params = toynano_params(card, selection.name)
+        results["toynano"] = {"topology": params.topology, "n_events_mc": params.n_events_mc,
+                              "n_events_data": params.n_events_data, "seed": params.seed,
+                              "effects": params.sizes()}
     if write:
         write_report(results, output, out, card)
         results["output"] = str(out)

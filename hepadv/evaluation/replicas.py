@@ -35,6 +35,9 @@ replicas built around a smooth parent miss those jumps: there a 2.3 sigma fluctu
 z = 6.6. When |regime| > 3 (``smooth`` false), z divides by ``std`` instead (a Wald statistic, which
 rests on the observed histograms, not on the emulated null).
 
+Below ``MIN_EVENTS`` effective events in data or MC no z is given: a bootstrap of a handful of events
+keeps each in its bin, so replicas understate the spread (the 40-event real files select one data jet).
+
 **Paired differences.** Two taggers' histograms are filled from the same events with the same replica
 weights, so ``T_a - T_b`` replica by replica carries their correlation; the same formulas give the
 difference, its floor (the difference expected without any mismodelling), standard deviation and
@@ -53,6 +56,9 @@ from hepadv.random import RandomStream
 
 #: |regime| above which a divergence is treated as outside its quadratic regime (z then uses std).
 REGIME_LIMIT = 3.0
+#: Effective events (of data and of MC) below which no z is given: a bootstrap of a handful of events keeps
+#: each in its bin, so the replicas understate the spread (40-event real files: 1 data jet, z would be 100).
+MIN_EVENTS = 20.0
 #: Replicas and groups when a card does not say.
 DEFAULT_REPLICAS = 100
 DEFAULT_GROUPS = 1000
@@ -110,10 +116,12 @@ class Replicated:
     replicas: np.ndarray
     null: np.ndarray
     power: int = 1  #: the divergence to this power is quadratic in the fluctuations (KL 1, JS distance 2)
+    events: float = np.inf  #: the smaller effective sample size of data and MC
 
     def __sub__(self, other: Replicated) -> Replicated:
         value = None if self.value is None or other.value is None else self.value - other.value
-        return Replicated(value, self.replicas - other.replicas, self.null - other.null, self.power)
+        return Replicated(value, self.replicas - other.replicas, self.null - other.null, self.power,
+                          min(self.events, other.events))
 
     def _finite(self) -> tuple[np.ndarray, np.ndarray]:
         ok = np.isfinite(self.replicas) & np.isfinite(self.null)
@@ -123,7 +131,8 @@ class Replicated:
         """value, std (corrected, see the module doc), replica_std, floor, floor_std, replicas (finite ones)."""
         t, n = self._finite()
         out: dict[str, Any] = {"value": self.value, "std": None, "replica_std": None, "floor": None,
-                               "floor_std": None, "replicas": len(t)}
+                               "floor_std": None, "replicas": len(t),
+                               "events": None if np.isinf(self.events) else round(float(self.events), 1)}
         if len(t) < 2:
             return out
         var_null = float(np.var(n, ddof=1))
@@ -148,13 +157,15 @@ class Replicated:
         out["regime"] = regime
         out["smooth"] = regime is not None and abs(regime) <= REGIME_LIMIT
         out["z"] = _ratio(out["value"], out["floor"], out["floor_std"] if out["smooth"] else out["std"])
+        if self.events < MIN_EVENTS:  # replicas of a handful of events cannot move the shape: no significance
+            out["z"] = None
         return out
 
     def difference(self) -> dict[str, Any]:
         """A paired difference: its moments and z = (difference - floor) / std."""
         out = self.moments()
         out["difference"] = out.pop("value")
-        out["z"] = _ratio(out["difference"], out["floor"], out["std"])
+        out["z"] = None if self.events < MIN_EVENTS else _ratio(out["difference"], out["floor"], out["std"])
         return out
 
 
@@ -174,7 +185,7 @@ def replicated(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], p: np.ndarray
     value = float(fn(p, q))
     parent = (n_p * _shape(p) + n_q * _shape(q)) / max(n_p + n_q, 1e-300)
     null = fn(parent + _shape(p_reps) - _shape(p), parent + _shape(q_reps) - _shape(q))
-    return Replicated(value if np.isfinite(value) else None, fn(p_reps, q_reps), null, power)
+    return Replicated(value if np.isfinite(value) else None, fn(p_reps, q_reps), null, power, min(n_p, n_q))
 
 
 def format_pm(value: float | None, std: float | None = None, digits: int = 4) -> str:
