@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shlex
@@ -370,6 +371,24 @@ def render_datamc(results: dict[str, Any]) -> str:
         best = max(zs, key=lambda d: zs[d]) if zs else None
         z_text = f"nominal KL up to z {zs[best]:+.1f} ({best})" if best else "no z"
         lines.append(f"- {_label_effect(res)}, {res['selection']}: {z_text}; {_verdict(res)}.")
+    ablation = [r for r in results.values() if not r.get("toynano", {}).get("effects")]
+    if ablation:
+        zs = []
+        for res in ablation:
+            for d in VERDICT_DISCS:
+                for tagger in ("nominal@best", "adversarial@best"):
+                    stat = res["divergences"][tagger][d]["raw"]["kl_stat"]
+                    zs.append((stat["z"], f"{tagger.split('@')[0]} {d}, {res['selection']}"))
+                comp = _comparison(res)
+                if comp:
+                    zs.append((comp["outputs"][d]["raw"]["kl"]["z"], f"adv - nom {d}, {res['selection']}"))
+        zs = [(z, what) for z, what in zs if z is not None]
+        z_max, what = max(zs, key=lambda t: abs(t[0]))
+        chance = 1 - (1 - math.erfc(abs(z_max) / math.sqrt(2))) ** len(zs)
+        lines.append(f"- Size 0 (ablation): the largest |z| of the {len(zs)} shown (both models and their difference; "
+                     f"{', '.join(VERDICT_DISCS)}; every selection) is {z_max:+.1f} ({what}); at least one of "
+                     f"{len(zs)} independent standard normal numbers is that far out {100 * chance:.0f} % of the "
+                     "time.")
     seconds = sum(r["wall_s"] for r in results.values())
     lines.append(f"- {len(results)} runs, {seconds / 60:.0f} min of processing (toynano generation not included).")
     return "\n".join(lines) + "\n"
@@ -395,11 +414,15 @@ def render_datamc_cost(results: dict[str, Any]) -> str:
                      for d in ("BvsL", "CvsL")]
             lines.append(f"| adversarial - nominal | {variation} | " + " | ".join(cells) + " |")
     rate_w, rate_wo = with_r["events_per_s"], without["events_per_s"]
-    share = with_r["timing_s"].get("replicas", 0.0) / max(sum(with_r["timing_s"].values()), 1e-9)
-    lines += ["", f"- Processor throughput with {with_r['bootstrap']['replicas']} replicas "
-                  f"({with_r['bootstrap']['groups']} groups): {rate_w:,.0f} events/s; without: {rate_wo:,.0f} "
-                  f"events/s; ratio {rate_w / rate_wo:.2f} (one run each, shared machine); filling the replicas is "
-                  f"{100 * share:.0f} % of the processor's time."]
+    total = sum(with_r["timing_s"].values())
+    replicas = with_r["timing_s"].get("replicas", 0.0)
+    lines += ["", f"- Cost of {with_r['bootstrap']['replicas']} replicas ({with_r['bootstrap']['groups']} groups), "
+                  f"measured within the run that fills them: {replicas:.0f} s of the processor's {total:.0f} s "
+                  f"({100 * replicas / total:.0f} %), so the throughput with them is {1 - replicas / total:.2f} of "
+                  f"that without. The two runs' throughputs, {rate_w:,.0f} and {rate_wo:,.0f} events/s (ratio "
+                  f"{rate_w / rate_wo:.2f}), also differ by the load of the shared machine: their inference, "
+                  f"which the replicas do not touch, took {with_r['timing_s']['inference']:.0f} and "
+                  f"{without['timing_s']['inference']:.0f} s."]
     return "\n".join(lines) + "\n"
 
 

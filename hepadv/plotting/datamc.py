@@ -111,11 +111,10 @@ def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Pat
             from matplotlib.lines import Line2D
 
             handles.append(Line2D([], [], linestyle=":", color="grey"))
-            labels.append("floor (identical parents); bands: ± std")
-        if handles:
-            fig.legend(handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize="small")
+            labels.append("floor")
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize="small")
         if title:
-            fig.suptitle(title)
+            fig.suptitle(f"{title} (bands: ± std; dotted: floor, the KL of identical parents)")
         return savefig(fig, path)
 
 
