@@ -22,8 +22,8 @@ QUICK = ["dataset.params.n_jets=60000", "training.epochs=4", "evaluation.max_jet
 
 def main(argv: list[str]) -> dict:
     card = load_card(CARD, [] if "--full" in argv else QUICK + [a for a in argv if "=" in a])
-    trained = train(card, overwrite=True, progress=False)
-    results = evaluate_run(card, data=trained.data, progress=False)
+    trained = train(card, overwrite=True)
+    results = evaluate_run(card, data=trained.data)
     labels = {a["id"]: a["label"] for a in results["attacks"]}  # metrics are keyed by stable attack ids
     for name, rows in results["comparison"]["table"].items():
         for attack_id, discs in rows.items():

@@ -2,18 +2,22 @@
 
 Public API (lazy: nothing heavy is imported here)::
 
-    from hepadv import hookimpl, get_attack, get_model, get_dataset, get_defence
+    from hepadv import hookimpl, get_attack, get_model, get_dataset, get_defence, PLUGIN_API
+
+``PLUGIN_API`` is the version of the contract third-party plugins rely on (``hepadv.plugin_api``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hepadv.plugin_api import PLUGIN_API
 from hepadv.registry.hookspecs import hookimpl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "PLUGIN_API",
     "__version__",
     "get_attack",
     "get_dataset",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 class ComponentParams(BaseModel):
     """Parameters of a component; unknown keys are errors so a typo in a card never passes silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Component:
@@ -19,6 +19,16 @@ class Component:
 
     name: ClassVar[str]
     Params: ClassVar[type[ComponentParams]] = ComponentParams
+
+    @classmethod
+    def api_notes(cls) -> list[str]:
+        """Deprecated plugin-API usages this class relies on (listed by ``hepadv plugins``; still working)."""
+        return []
+
+    @classmethod
+    def api_problem(cls) -> str | None:
+        """Why this class cannot work under the current plugin API; the registry refuses it at load (one line)."""
+        return None
 
     @classmethod
     def parse_params(cls, params: dict[str, Any] | ComponentParams | None, base_dir: Path | None = None) -> Any:

@@ -27,6 +27,10 @@ class CheckpointError(HepadvError):
     """A checkpoint is missing or does not fit the model it is loaded into."""
 
 
+class MissingLabelsError(HepadvError, ValueError):
+    """An attack that needs truth labels was given none (also a ValueError, as plugin API 1 raised)."""
+
+
 class Interrupted(HepadvError):
     """The user pressed Ctrl-C; the message says what was kept. The CLI exits 130 (128 + SIGINT)."""
 

@@ -44,6 +44,10 @@ class RandomStream:
         """An independent stream (another distortion, another file), starting at row 0."""
         return RandomStream(self.seed, (*self.key, *key), 0)
 
+    def seed_for(self, *names: str | int) -> int:
+        """A 63-bit seed for ``names`` within this stream (for code that needs its own torch.Generator)."""
+        return derive_seed(self.seed, *self.key, "offset", self.offset, *names)
+
     def normal(self, shape: tuple[int, ...], device: Any = None, dtype: Any = None) -> Any:
         """Standard normal draws of ``shape`` (rows first) for this stream's rows."""
         return self._draw("normal", shape, device, dtype)

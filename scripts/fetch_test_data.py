@@ -2,7 +2,7 @@
 """Fetch (once) the real NanoAOD/PFNano files that coffea ships in its sdist, and print where they are.
 
 Usage: ``python scripts/fetch_test_data.py [--dest DIR] [--sdist coffea-2026.9.0.tar.gz]``.
-The logic lives in ``hepadv.testdata`` so tests can call it too.
+The logic lives in ``tests/testdata.py`` (not in the installed package: only the test suite needs it).
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import logging
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.testdata
+
 from hepadv.errors import DataError
-from hepadv.testdata import SAMPLES, default_dir, ensure_test_data
+from tests.testdata import SAMPLES, default_dir, ensure_test_data
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,41 +86,11 @@ def _auc(results: dict[str, Any], variant: str, key: str, disc: str) -> float | 
 
 
 def render_demo(results: dict[str, Any]) -> str:
-    """Raw and attacked AUCs of every variant under the first attack, the papers' checks, the drop by epoch."""
-    discs = _discs(results)
-    attack = results["attacks"][0]
-    head = ["model"]
-    for i, d in enumerate(discs):
-        head += [f"{d} AUC"] + (["eff @ 1 % mistag"] if i == 0 else []) + [f"{d} AUC, {attack['label']}"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name in results["variants"]:
-        row = [name]
-        for i, d in enumerate(discs):
-            raw, hit = _auc(results, name, RAW, d), _auc(results, name, attack["id"], d)
-            eff = results["variants"][name]["metrics"][RAW][d]["eff_at_mistag"]["medium"]
-            drop = None if None in (raw, hit) else hit - raw
-            row += [_f(raw)] + ([_f(eff, 3)] if i == 0 else []) + [f"{_f(hit)} ({_f(drop, sign=True)})"]
-        lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
-    for other, check in results["comparison"]["checks"].items():
-        ratios = check["attacks"][attack["id"]]["drop_ratio"]
-        text = ", ".join(f"{d} {_f(ratios.get(d), 2)}" for d in discs)
-        raw = (f"raw {check['primary']} AUC difference {_f(check['raw_auc_difference'], sign=True)}; "
-               if "raw_auc_difference" in check else "")
-        lines.append(f"- {other} vs {check['reference']}: {raw}AUC drop under {attack['label']} as a fraction of "
-                     f"{check['reference']}'s: {text}.")
-    by_epoch = []
-    for name, entry in results["variants"].items():
-        drops = [e[attack["id"]][discs[0]] - e[RAW][discs[0]] for e in entry.get("per_epoch", [])
-                 if e[attack["id"]].get(discs[0]) is not None and e[RAW].get(discs[0]) is not None]
-        if len(drops) > 1:
-            epochs = [e["epoch"] for e in entry["per_epoch"]]
-            by_epoch.append(f"{name} {_f(drops[0], sign=True)} (epoch {epochs[0]}) to {_f(drops[-1], sign=True)} "
-                            f"(epoch {epochs[-1]})")
-    if by_epoch:
-        lines.append(f"- {discs[0]} AUC change under {attack['label']} over training: " + "; ".join(by_epoch) + ".")
-    lines.append(f"- {results['n_test_jets']:,} test jets.")
-    return "\n".join(lines) + "\n"
+    """What ``hepadv train`` prints at its end (``hepadv.cli.summary``), as the README quotes it."""
+    from hepadv.cli.summary import summary_text
+
+    out = Path("runs") / Path(results.get("run_dir", "runs/adv")).name  # as `make demo` prints it
+    return "```text\n" + summary_text(results, out).rstrip() + "\n```\n"
 
 
 def render_transfer(results: dict[str, Any]) -> str:
@@ -171,24 +141,63 @@ def render_summary(results: dict[str, Any]) -> str:
 
 
 def render_benchmark(results: dict[str, Any]) -> str:
-    """The throughput benchmark (benchmarks/training_throughput.py --json): one row per batch size."""
-    lines = [f"{results['device_name']}, {results['precision']}, compile {str(results['compile']).lower()}, "
+    """The throughput benchmark (benchmarks/training_throughput.py --json): per batch size, hepadv and the
+    hand-written reference loop side by side, nominal and adversarial, and hepadv ÷ reference per pair."""
+    graph = ", hepadv step as a CUDA graph" if results.get("cuda_graph") else ""
+    lines = [f"{results['device_name']}, {results['precision']}, compile {str(results['compile']).lower()}{graph}, "
              f"{results['jets']:,} jets per epoch, median (min-max) over {results['repeats']} interleaved repeats; "
              f"reference GEMM {results['gemm']['n']}^3 {results['gemm']['dtype']} "
-             f"{results['gemm']['flop_rate']['median'] / 1e9:,.1f} GFLOP/s:",
-             "", "| batch | nominal jets/s | adversarial jets/s | adversarial / nominal | GEMM fraction nominal / "
-             "adversarial |", "|---|---|---|---|---|"]
+             f"{results['gemm']['flop_rate']['median'] / 1e9:,.1f} GFLOP/s{_load(results)}:",
+             "", "| batch | nominal jets/s | reference loop | hepadv ÷ reference | adversarial jets/s | "
+             "reference loop | hepadv ÷ reference | adversarial / nominal | GEMM fraction nominal / adversarial |",
+             "|---|---|---|---|---|---|---|---|---|"]
     rows = {(r["batch"], r["strategy"]): r for r in results["rows"]}
 
-    def rate(row: dict[str, Any]) -> str:
-        j = row["jets_per_second"]
-        return f"{_k(j['median'])} ({_k(j['min'])}-{_k(j['max'])})"
+    def rate(spread: dict[str, float]) -> str:
+        return f"{_k(spread['median'])} ({_k(spread['min'])}-{_k(spread['max'])})"
 
-    for batch, ratio in results["ratio"].items():
+    def ratio(spread: dict[str, float]) -> str:
+        return f"{spread['median']:.2f} ({spread['min']:.2f}-{spread['max']:.2f})"
+
+    for batch, adv_nom in results["ratio"].items():
+        cells = [batch]
+        for strategy in ("nominal", "adversarial"):
+            row = rows[(int(batch), strategy)]
+            cells += [rate(row["jets_per_second"]), rate(row["reference"]["jets_per_second"]),
+                      ratio(row["vs_reference"])]
         nom, adv = rows[(int(batch), "nominal")], rows[(int(batch), "adversarial")]
-        lines.append(f"| {batch} | {rate(nom)} | {rate(adv)} | {ratio['median']:.2f} ({ratio['min']:.2f}-"
-                     f"{ratio['max']:.2f}) | {nom['gemm_fraction']:.2f} / {adv['gemm_fraction']:.2f} |")
+        cells += [ratio(adv_nom), f"{nom['gemm_fraction']:.2f} / {adv['gemm_fraction']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _load(results: dict[str, Any]) -> str:
+    """The machine's load while it was measured, where the run recorded it (1-minute load, before and after)."""
+    if "load_average" not in results:
+        return ""
+    before, after = results["load_average"]
+    return f"; load average {before:.1f} before, {after:.1f} after, on {results['cpu_cores']} CPU cores"
+
+
+#: issue 23's goals for the GPU tables: (mode, batch) -> what hepadv ÷ reference must reach, in words
+GPU_GOALS = {("compiled", 65536): "the compiled reference loop", ("eager", 16384): "the eager reference loop"}
+
+
+def render_benchmark_gpu(results: dict[str, Any]) -> str:
+    """The GPU tables, eager and compiled (one benchmark run each), and issue 23's goals, reached or missed."""
+    parts = []
+    for mode, res in results.items():
+        parts.append(f"**{mode}**: " + render_benchmark(res))
+    goals = []
+    for (mode, batch), against in GPU_GOALS.items():
+        rows = [r for r in results.get(mode, {}).get("rows", []) if r["batch"] == batch]
+        for row in rows:
+            vs = row["vs_reference"]["median"]
+            goals.append(f"- {row['strategy']} at batch {batch:,}, {mode}: hepadv ÷ {against} {vs:.3f} "
+                         f"(goal >= 1.0): **{'reached' if vs >= 1.0 else 'missed'}**; "
+                         f"{_k(row['jets_per_second']['median'])} jets/s")
+    return "\n".join(parts) + ("\nGoals of issue 23, side by side in one run:\n\n" + "\n".join(goals) + "\n"
+                                if goals else "")
 
 
 def _k(value: float) -> str:
@@ -444,6 +453,30 @@ def render_datamc_real(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_sf(results: dict[str, Any]) -> str:
+    """``hepadv sf``'s results.json: per tagger and flavour how many bins were fitted and how far the factors
+    are from 1; per selection KL(data || MC) on the fine grid before and after the factors, with its floor."""
+    lines = ["| tagger | flavour | fitted bins | chi2 (SF = 1) / ndf | p-value |", "|---|---|---|---|---|"]
+    for key, r in results["taggers"].items():
+        for f, d in r["flavours"].items():
+            chi2 = f"{d['chi2_vs_1']:.0f} / {d['ndf']}" if d["ndf"] else "-"
+            p = "n/a" if d["p_value_vs_1"] is None else f"{d['p_value_vs_1']:.2g}"
+            lines.append(f"| {key} | {f} | {d['n_fitted']} / {d['n_bins']} | {chi2} | {p} |")
+    sels = list(results["selections"])
+    lines += ["", "| KL(data \\|\\| MC), before -> after (floor +- spread) | " + " | ".join(sels) + " |",
+              "|---|" + "---|" * len(sels)]
+    for key, r in results["taggers"].items():
+        cells = [f"{_f(a['kl_before'])} -> {_f(a['kl_after'])} ({_f(a['kl_floor'])} +- {_f(a['kl_floor_std'])})"
+                 for a in (r["agreement"][s] for s in sels)]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    verdict = []
+    for key, r in results["taggers"].items():
+        off = [f for f, d in r["flavours"].items() if d["p_value_vs_1"] is not None and d["p_value_vs_1"] < 0.05]
+        verdict.append(f"{key}: " + (f"factors of {', '.join(off)} differ from 1" if off else "all compatible with 1"))
+    lines += ["", f"At p < 0.05 against SF = 1 ({results['variation']} MC): " + "; ".join(verdict) + "."]
+    return "\n".join(lines) + "\n"
+
+
 #: README block name -> (run it comes from, renderer)
 FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "demo": ("adv", render_demo),
@@ -452,19 +485,28 @@ FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "pgd": ("adv_pgd", render_summary),
     "ablation": ("adv_ablation", render_demo),  # the headline table without the planted feature
     "benchmark": ("benchmark", render_benchmark),
-    "benchmark-gpu": ("benchmark-gpu", render_benchmark),
+    "benchmark-gpu": ("benchmark-gpu", render_benchmark_gpu),
     "attacks": ("attacks", render_attacks),
     "conservattack-benchmark": ("conservattack-benchmark", render_conservattack_benchmark),
     "datamc": ("datamc", render_datamc),
     "datamc-cost": ("datamc-cost", render_datamc_cost),
     "datamc-real": ("datamc-real", render_datamc_real),
+    "sf": ("sf", render_sf),
 }
-#: benchmark key -> its arguments (the GPU table: ``make benchmark-gpu``'s eager run)
+#: benchmark key -> its arguments (the CPU table: one thread, as the project's shared 2-core machine needs)
 BENCHMARKS: dict[str, tuple[str, ...]] = {
-    "benchmark": (),
-    "benchmark-gpu": ("--device", "cuda", "--jets", "10000000", "--repeats", "5"),
+    "benchmark": ("--device", "cpu", "--threads", "1"),
+    "benchmark-gpu": ("--device", "cuda", "--jets", "2097152", "--repeats", "5"),
     "conservattack-benchmark": (),
 }
+#: benchmark key -> its runs, each one process with these arguments added (one JSON each, ``KEY-MODE.json``):
+#: the GPU goals are eager at batch 16,384 and compiled at 65,536 (``benchmarks/gpu_check.sh`` runs these)
+BENCHMARK_MODES: dict[str, dict[str, tuple[str, ...]]] = {
+    "benchmark-gpu": {"eager": ("--batches", "16384,65536"), "compiled": ("--batches", "65536", "--compile")},
+}
+#: figure key -> a hepadv command run as the README shows it, and the results.json it writes (relative to the
+#: repository; under ``--runs-dir`` it writes there, the models still come from the Data/MC cards' runs)
+COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {"sf": (("sf",), "runs/adv/sf")}
 #: benchmark key -> its script (default: the training throughput)
 SCRIPTS: dict[str, str] = {"conservattack-benchmark": "benchmarks/conservattack.py"}
 
@@ -523,6 +565,9 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
     if key in DATAMC:
         done[key] = measure_datamc(key, rerun, runs_dir)
         return done[key]
+    if key in COMMANDS:
+        done[key] = measure_command(key, rerun, runs_dir)
+        return done[key]
     if key in BENCHMARKS:
         extra = benchmark_args if key not in SCRIPTS else ()
         done[key] = measure_benchmark(key, rerun, runs_dir, (*BENCHMARKS[key], *extra))
@@ -555,19 +600,27 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
 
 
 def measure_benchmark(key: str, rerun: bool, runs_dir: Path | None, extra: tuple[str, ...] = ()) -> Measured:
-    """One run of benchmarks/training_throughput.py: every batch size, interleaved, written as JSON."""
-    path = (runs_dir.resolve() if runs_dir is not None else REPO / "runs") / f"{key}.json"
-    cmd = [sys.executable, SCRIPTS.get(key, "benchmarks/training_throughput.py"), *extra]
-    seconds = None
+    """A benchmark script's run(s), each written as JSON: every batch size, interleaved; with
+    ``BENCHMARK_MODES`` one run per mode, the results keyed by mode."""
+    folder = runs_dir.resolve() if runs_dir is not None else REPO / "runs"
+    modes = BENCHMARK_MODES.get(key, {"": ()})
+    script = SCRIPTS.get(key, "benchmarks/training_throughput.py")
+    results, commands, seconds = {}, [], None
+    t0 = time.perf_counter()
+    for mode, mode_args in modes.items():
+        path = folder / (f"{key}-{mode}.json" if mode else f"{key}.json")
+        cmd = [sys.executable, script, *extra, *mode_args]
+        if rerun:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            print("$", shlex.join(cmd[1:]), flush=True)
+            subprocess.run([*cmd, "--json", str(path)], cwd=REPO, check=True)
+        if not path.is_file():
+            raise SystemExit(f"{path}: no benchmark results (run without --from-runs to produce them)")
+        results[mode] = json.loads(path.read_text())
+        commands.append(shlex.join(["python", *cmd[1:]]))
     if rerun:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        print("$", shlex.join(cmd[1:]), flush=True)
-        t0 = time.perf_counter()
-        subprocess.run([*cmd, "--json", str(path)], cwd=REPO, check=True)
         seconds = time.perf_counter() - t0
-    if not path.is_file():
-        raise SystemExit(f"{path}: no benchmark results (run without --from-runs to produce them)")
-    return Measured(json.loads(path.read_text()), shlex.join(["python", *cmd[1:]]), seconds)
+    return Measured(results if key in BENCHMARK_MODES else results[""], "; ".join(commands), seconds)
 
 
 def measure_attacks(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
@@ -612,6 +665,32 @@ def measure_datamc(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
         results[label] = json.loads(path.read_text())
     command = "; ".join(shlex.join(["hepadv", "datamc", *args]) for _, args in rows)
     return Measured(results, command, seconds)
+
+
+def measured_on(key: str, measured: Measured, host: str) -> str:
+    """The machine of a run of several modes (the GPU tables), from its own JSON: it is rendered with
+    --from-runs on another machine than the one it ran on. ``host`` (this machine) for everything else."""
+    if key not in BENCHMARK_MODES:
+        return host
+    first = next(iter(measured.results.values()))
+    return f"{first['device_name']}, torch {first['torch']}"
+
+
+def measure_command(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
+    """``hepadv <COMMANDS[key]>`` from the repository root (``hepadv sf``: three Data/MC runs and the fit)."""
+    words, folder = COMMANDS[key]
+    out = runs_dir.resolve() / key if runs_dir is not None else REPO / folder
+    cmd = ["hepadv", *words, "--no-progress", *(("--output", str(out)) if runs_dir is not None else ())]
+    seconds = None
+    if rerun:
+        print("$", shlex.join(cmd), flush=True)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", *cmd], cwd=REPO, check=True)
+        seconds = time.perf_counter() - t0
+    path = out / "results.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no results (run without --from-runs to produce them)")
+    return Measured(json.loads(path.read_text()), shlex.join(["hepadv", *words]), seconds)
 
 
 def provenance(commit: str, measured: Measured, host: str) -> str:
@@ -661,6 +740,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--benchmark-jets", type=int, default=None, help="jets for the throughput benchmark "
                                                                        "(default: the benchmark's own)")
     ap.add_argument("--list", action="store_true", help="list the blocks with their commits and exit")
+    ap.add_argument("--measure-only", action="store_true", help="run what the figures need into --runs-dir and "
+                                                                "leave the README alone (no git needed: a GPU "
+                                                                "machine's copy; render later with --from-runs)")
     args = ap.parse_args(argv)
     if args.list:
         list_blocks(args.readme)
@@ -670,13 +752,18 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
         raise SystemExit(f"unknown figure {unknown[0]!r}; known: {', '.join(FIGURES)}")
-    commit, host = commit_of_tree(args.readme), machine()
     done: dict[str, Measured] = {}
+    bench = ("--jets", str(args.benchmark_jets)) if args.benchmark_jets else ()
+    if args.measure_only:
+        for name in names:
+            measure(FIGURES[name][0], args.sets, args.runs_dir, True, done, bench)
+        return
+    commit, host = commit_of_tree(args.readme), machine()
     for name in names:
         key, render = FIGURES[name]
-        bench = ("--jets", str(args.benchmark_jets)) if args.benchmark_jets else ()
         measured = measure(key, args.sets, args.runs_dir, not args.from_runs, done, bench)
-        text = replace_block(text, name, render(measured.results) + "\n" + provenance(commit, measured, host))
+        text = replace_block(text, name, render(measured.results) + "\n" + provenance(commit, measured,
+                                                                                  measured_on(key, measured, host)))
         args.readme.write_text(text)  # block by block: an interrupted run keeps what it finished
         print(f"updated {name} in {args.readme}")
 

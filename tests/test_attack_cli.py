@@ -55,7 +55,7 @@ def attacked(tiny_card: Path) -> tuple[Path, object]:
 def test_conservattack_end_to_end(attacked: tuple[Path, object], tiny_card: Path) -> None:
     out, result = attacked
     assert result.exit_code == 0, result.output
-    assert "training them first" in result.output
+    assert "no trained model for nominal: training first" in result.output
     assert "conservattack on 400 test events" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["plugin"] == "conservattack" and summary["params"]["n_iterations"] == 2
@@ -144,7 +144,7 @@ def test_run_dir_without_checkpoints(tmp_path: Path, attacked: tuple[Path, objec
     empty.mkdir()
     (empty / "config.json").write_text((tiny_card.parent / "run" / "config.json").read_text())
     line = one_line_error(run("attack", str(empty), "--plugin", "fgsm"))
-    assert "no trained model for variant 'nominal'" in line
+    assert "no trained model for variant(s) nominal" in line
     line = one_line_error(run("attack", str(tmp_path)))
     assert "not a hepadv run directory" in line
 
@@ -179,25 +179,25 @@ def test_empty_split(monkeypatch: pytest.MonkeyPatch, attacked: tuple[Path, obje
 
 
 def test_attack_card_validation(tmp_path: Path) -> None:
-    from hepadv.cards.attack_card import load_attack_card
+    from hepadv.cards import load
     from hepadv.errors import CardError
 
-    card = load_attack_card(REPO / "cards" / "conservattack.yaml")
-    assert card.attack.name == "conservattack" and card.run == (REPO / "cards" / "adv.yaml")
+    card = load(REPO / "cards" / "conservattack.yaml", "attack")
+    assert card.attack.name == "conservattack" and card.run.resolve() == (REPO / "cards" / "adv.yaml").resolve()
     bad = tmp_path / "a.yaml"
     bad.write_text("attack: {name: conservattack, params: {alpah: 3}}\n")
     with pytest.raises(CardError, match="alpah"):
-        load_attack_card(bad)
+        load(bad, "attack")
     bad.write_text("attack: {name: conservattack}\nsplitt: test\n")
     with pytest.raises(CardError, match="splitt"):
-        load_attack_card(bad)
+        load(bad, "attack")
 
 
 def test_conservattack_beats_fgsm_at_equal_visibility(attacked: tuple[Path, object], tiny_card: Path) -> None:
     """On the trained nominal model: a higher fooling ratio than FGSM whose mean JSD is at least as large."""
     from hepadv.attacks.conservattack.attack import ConservAttack
-    from hepadv.attacks.conservattack.figures import distribution_figures
     from hepadv.attacks.fgsm import FGSM
+    from hepadv.evaluation.visibility import distribution_figures
     from hepadv.runs import open_run
 
     run, card = open_run(tiny_card)
@@ -213,7 +213,7 @@ def test_conservattack_beats_fgsm_at_equal_visibility(attacked: tuple[Path, obje
             return float((model(x_adv).argmax(1) != clean).double().mean())
 
     ca = ConservAttack(min_change=0.2, step=0.2, n_steps=5, n_iterations=6, num_bins=bins, block_size=8,
-                       max_jsd_single_change=0.05, max_frob_single_change=0.002).run(model, x, y, spec)
+                       max_jsd_single_change=0.05, max_frob_single_change=0.002).generate(model, x, y, spec)
     ca_fr = fooling(ca.x_adv)
     ca_jsd = distribution_figures(x.numpy(), ca.x_adv.numpy(), spec.names, bins)["mean_jsd"]
     fgsm = []

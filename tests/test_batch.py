@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hepadv.datamc.card import load_datamc_card
+from hepadv.cards import load
 from hepadv.datamc.run import run_datamc
 from tests.histograms_equal import assert_same
 
@@ -96,7 +96,7 @@ def hists(out: Path) -> dict[str, Any]:
 def reference(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> dict[str, Any]:
     """The uninterrupted iterative run every other run must equal bit for bit."""
     base = tmp_path_factory.mktemp("reference")
-    results = run_datamc(load_datamc_card(write_card(base / "card.yaml", tiny_run, base / "out")), progress=False)
+    results = run_datamc(load(write_card(base / "card.yaml", tiny_run, base / "out"), "datamc"), progress=False)
     assert {k: results["chunks"][k] for k in ("total", "reused", "processed", "bad_files")} == {
         "total": 10, "reused": 0, "processed": 10, "bad_files": []}
     return hists(base / "out")
@@ -137,18 +137,18 @@ def test_sigkilled_run_resumes_with_only_missing_chunks(tmp_path: Path, tiny_run
     assert 3 <= done < 10, done  # killed mid-run: some chunks stored, not all
     assert not (out / "results.json").exists()
     assert not list((out / "chunks").glob("*/*/.*.tmp"))  # no half-written chunk left behind
-    results = run_datamc(load_datamc_card(card), progress=False)
+    results = run_datamc(load(card, "datamc"), progress=False)
     assert results["chunks"]["reused"] == done and results["chunks"]["processed"] == 10 - done
     assert_same(hists(out), reference)
 
 
 def test_changed_card_does_not_reuse_chunks(tmp_path: Path, tiny_run: Path) -> None:
     out = tmp_path / "out"
-    run_datamc(load_datamc_card(write_card(tmp_path / "a.yaml", tiny_run, out, max_chunks=2)), progress=False)
-    again = run_datamc(load_datamc_card(write_card(tmp_path / "a.yaml", tiny_run, out, max_chunks=2)),
+    run_datamc(load(write_card(tmp_path / "a.yaml", tiny_run, out, max_chunks=2), "datamc"), progress=False)
+    again = run_datamc(load(write_card(tmp_path / "a.yaml", tiny_run, out, max_chunks=2), "datamc"),
                        progress=False)
     assert again["chunks"]["reused"] == again["chunks"]["total"] == 4
-    other = run_datamc(load_datamc_card(write_card(tmp_path / "b.yaml", tiny_run, out, max_chunks=2, seed=7)),
+    other = run_datamc(load(write_card(tmp_path / "b.yaml", tiny_run, out, max_chunks=2, seed=7), "datamc"),
                        progress=False)
     assert other["chunks"]["reused"] == 0 and len(list((out / "chunks").iterdir())) == 1
 
@@ -173,7 +173,7 @@ def test_slurm_cli_equals_iterative_bit_for_bit(slurm: None, tmp_path: Path, tin
 
 def test_scancelled_worker_stops_the_run_and_a_rerun_finishes_it(slurm: None, tmp_path: Path, tiny_run: Path,
                                                                  reference: dict[str, Any]) -> None:
-    from hepadv.datamc.jobqueue import slurm_job_states
+    from hepadv.batch import slurm_job_states
 
     out = tmp_path / "out"
     params = slurm_params(tmp_path, lost_worker_timeout=3)
@@ -192,7 +192,7 @@ def test_scancelled_worker_stops_the_run_and_a_rerun_finishes_it(slurm: None, tm
     assert 2 <= done < 10 and not (out / "results.json").exists()
     assert slurm_job_states(mine)[mine[0]] != "RUNNING"
     # finished here, from the chunks the SLURM worker left: the store does not care which executor wrote it
-    results = run_datamc(load_datamc_card(card, ["executor={name: iterative}"]), progress=False)
+    results = run_datamc(load(card, "datamc", ["executor={name: iterative}"]), progress=False)
     assert results["chunks"]["reused"] == done and results["chunks"]["processed"] == 10 - done
     assert_same(hists(out), reference)
 
@@ -241,7 +241,7 @@ def test_unanswered_scheduler_times_out_with_a_message(tmp_path: Path, tiny_run:
                       executor={"name": "dask", "params": {"scheduler": "tcp://127.0.0.1:9", "connect_timeout": 2}})
     t0 = time.monotonic()
     with pytest.raises(HepadvError, match=r"no dask scheduler answered at tcp://127.0.0.1:9 within 2 s"):
-        run_datamc(load_datamc_card(card), progress=False)
+        run_datamc(load(card, "datamc"), progress=False)
     assert time.monotonic() - t0 < 60
 
 
@@ -293,7 +293,7 @@ def test_file_corrupt_inside_stops_the_run_by_name_or_is_skipped(tmp_path: Path,
         path = write_card(tmp_path / "card.yaml", tiny_run, tmp_path / "out", distortions=[], chunksize=1000,
                           data={"files": [str(files["data"])]}, mc={"files": [str(files["mc"]), str(broken)]},
                           skip_bad_files=skip)
-        return load_datamc_card(path)
+        return load(path, "datamc")
 
     with pytest.raises(DataError, match=rf"{broken}: unreadable while processing \(.*error"):
         run_datamc(card(False), progress=False)

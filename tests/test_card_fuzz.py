@@ -111,8 +111,8 @@ def keys() -> list[str]:
 @pytest.fixture(scope="module")
 def all_kinds_keys(keys: list[str]) -> list[str]:
     """Run-card keys plus those of the other cards ``cards validate`` accepts (attack, Data/MC, defence)."""
-    from hepadv.cards.attack_card import AttackCard
-    from hepadv.datamc.card import DataMCCard
+    from hepadv.cards.attack import AttackCard
+    from hepadv.cards.datamc import DataMCCard
 
     found: set[str] = {"attack", "defence", "selection", "taggers"}
     for model in (AttackCard, DataMCCard):
@@ -197,7 +197,7 @@ def test_load_card_fuzz(tmp_path: Path, keys: list[str]) -> None:
 
 def test_every_card_kind(tmp_path: Path, all_kinds_keys: list[str]) -> None:
     """``cards validate`` also takes attack and Data/MC cards: the same promise for their loaders."""
-    from hepadv.cards.kinds import describe_card
+    from hepadv.cards import load
 
     path = tmp_path / "card.yaml"
 
@@ -207,7 +207,7 @@ def test_every_card_kind(tmp_path: Path, all_kinds_keys: list[str]) -> None:
         gen = RandomCard(seed, all_kinds_keys)
         path.write_text(gen.text())
         try:
-            assert describe_card(path, gen.overrides())
+            assert load(path, None, gen.overrides()).summary()
         except HepadvError as exc:
             assert str(exc) and "\n" not in str(exc), repr(str(exc))
 

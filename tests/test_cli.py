@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import hepadv
 from hepadv.cli.main import build_app
 from hepadv.registry import manager
 
@@ -21,7 +22,7 @@ def invoke(*args: str):  # type: ignore[no-untyped-def]
 def test_version() -> None:
     result = invoke("--version")
     assert result.exit_code == 0
-    assert result.output.strip() == "hepadv 0.1.0"
+    assert result.output.strip() == f"hepadv {hepadv.__version__}"
 
 
 def test_help_lists_commands() -> None:
@@ -71,7 +72,7 @@ def one_line_error(result) -> str:  # type: ignore[no-untyped-def]
 
 def test_missing_card_is_one_line() -> None:
     line = one_line_error(invoke("cards", "validate", "missing.yaml"))
-    assert line == "error: missing.yaml: no such card file"
+    assert line.startswith("error: missing.yaml: no such card file (packaged cards: adv, ")
 
 
 @pytest.mark.parametrize(

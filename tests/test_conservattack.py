@@ -83,7 +83,7 @@ def reference_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, s
 def test_block_size_one_equals_reference_loop(small_tagger) -> None:  # type: ignore[no-untyped-def]
     data, model, x, y = small_tagger
     x, y = x[:70], y[:70]
-    result = ConservAttack(SMALL, block_size=1).run(model, x, y, data.spec)
+    result = ConservAttack(SMALL, block_size=1).generate(model, x, y, data.spec)
     expected = reference_attack(model, x, y, data.spec, SMALL)
     assert (result.x_adv != x).any(dim=1).sum() > 10  # the attack did something
     np.testing.assert_array_equal(result.x_adv.numpy(), expected)
@@ -100,7 +100,7 @@ def test_bounds_integers_and_defaults(small_tagger, block_size: int) -> None:  #
     data, model, x, y = small_tagger
     x, y = x[:150 if block_size == 1 else 400], y[:150 if block_size == 1 else 400]
     params = {**SMALL, "n_iterations": 4, "block_size": block_size}
-    result = ConservAttack(params).run(model, x, y, data.spec)
+    result = ConservAttack(params).generate(model, x, y, data.spec)
     frozen = ~FeatureMasks.from_spec(data.spec, "cpu").movable(x)
     assert bool(frozen[:, data.spec.integer].all()) and bool((frozen & ~torch.as_tensor(data.spec.integer)).any())
     assert torch.equal(result.x_adv[frozen].view(torch.int32), x[frozen].view(torch.int32))  # bit-identical
@@ -120,30 +120,30 @@ def test_bounds_integers_and_defaults(small_tagger, block_size: int) -> None:  #
 def test_fooled_events_leave_the_loop(small_tagger) -> None:  # type: ignore[no-untyped-def]
     data, model, x, y = small_tagger
     x, y = x[:300], y[:300]
-    result = ConservAttack({**SMALL, "n_iterations": 4}).run(model, x, y, data.spec)
+    result = ConservAttack({**SMALL, "n_iterations": 4}).generate(model, x, y, data.spec)
     fooled_counts = [round(h["fooling_ratio"] * 300) for h in result.history]
     assert [h["n_active"] for h in result.history[1:]] == [300 - f for f in fooled_counts[:-1]]
-    keep = ConservAttack({**SMALL, "n_iterations": 4, "optimize_already_fooled": True}).run(model, x, y, data.spec)
+    keep = ConservAttack({**SMALL, "n_iterations": 4, "optimize_already_fooled": True}).generate(model, x, y, data.spec)
     assert all(h["n_active"] == 300 for h in keep.history)
 
 
 def test_feature_mask(small_tagger) -> None:  # type: ignore[no-untyped-def]
     data, model, x, y = small_tagger
     x, y = x[:200], y[:200]
-    result = ConservAttack({**SMALL, "features": ["cont_a"]}).run(model, x, y, data.spec)
+    result = ConservAttack({**SMALL, "features": ["cont_a"]}).generate(model, x, y, data.spec)
     moved = (result.x_adv != x).any(dim=0)
     assert moved.tolist() == [n == "cont_a" for n in data.spec.names]
     with pytest.raises(HepadvError, match="unknown feature 'nope'"):
-        ConservAttack({**SMALL, "features": ["nope"]}).run(model, x, y, data.spec)
+        ConservAttack({**SMALL, "features": ["nope"]}).generate(model, x, y, data.spec)
 
 
 def test_random_candidates_are_seeded(small_tagger) -> None:  # type: ignore[no-untyped-def]
     data, model, x, y = small_tagger
     x, y = x[:200], y[:200]
     params = {**SMALL, "num_candidates": 6, "seed": 3}
-    a = ConservAttack(params).run(model, x, y, data.spec)
-    b = ConservAttack(params).run(model, x, y, data.spec)
-    c = ConservAttack({**params, "seed": 4}).run(model, x, y, data.spec)
+    a = ConservAttack(params).generate(model, x, y, data.spec)
+    b = ConservAttack(params).generate(model, x, y, data.spec)
+    c = ConservAttack({**params, "seed": 4}).generate(model, x, y, data.spec)
     assert torch.equal(a.x_adv, b.x_adv) and not torch.equal(a.x_adv, c.x_adv)
 
 
@@ -151,14 +151,14 @@ def test_discriminator_working_point(small_tagger) -> None:  # type: ignore[no-u
     data, model, x, y = small_tagger
     x, y = x[:400], y[:400]
     result = ConservAttack({**SMALL, "fooled_by": "discriminator", "discriminator": "BvsL", "mistag": 0.1}
-                           ).run(model, x, y, data.spec)
+                           ).generate(model, x, y, data.spec)
     crit = result.info["criterion"]
     assert crit.discriminator.name == "BvsL" and 0 < crit.threshold < 1
     with torch.no_grad():
         p0, p1 = (torch.softmax(model(v), 1).double().numpy() for v in (x, result.x_adv))
     np.testing.assert_array_equal(result.fooled.numpy(), crit.fooled(p0, p1))
     with pytest.raises(HepadvError, match="unknown discriminator 'BvsX'"):
-        ConservAttack({**SMALL, "fooled_by": "discriminator", "discriminator": "BvsX"}).run(model, x, y, data.spec)
+        ConservAttack({**SMALL, "fooled_by": "discriminator", "discriminator": "BvsX"}).generate(model, x, y, data.spec)
 
 
 def test_control_region_constraints_only_there(small_tagger) -> None:  # type: ignore[no-untyped-def]
@@ -166,7 +166,7 @@ def test_control_region_constraints_only_there(small_tagger) -> None:  # type: i
 
     data, model, x, y = small_tagger
     params = {**SMALL, "control_region": True, "n_iterations": 2}
-    result = ConservAttack(params).run(model, x, y, data.spec)
+    result = ConservAttack(params).generate(model, x, y, data.spec)
     cr = torch.as_tensor(result.info["region_mask"])
     region = result.info["control_region"]
     assert region["n_control"] == int(cr.sum()) and 0 < region["n_control"] < len(x)
@@ -205,7 +205,7 @@ def test_binary_model() -> None:
     spec = FeatureSpec(names=("a", "b", "c", "e"), integer=np.zeros(d, bool), defaults=np.full(d, -100.0),
                        mean=np.zeros(d), std=np.ones(d), classes=("bkg", "sig"))
     params = {**SMALL, "n_iterations": 6, "fooled_by": "discriminator", "mistag": 0.1}
-    result = ConservAttack(params).run(model, x, y, spec)
+    result = ConservAttack(params).generate(model, x, y, spec)
     assert result.info["criterion"].discriminator.name == "sigvsbkg"
     assert result.history[-1]["fooling_ratio"] > 0
 
@@ -223,17 +223,16 @@ def test_parameter_validation(override: dict, message: str) -> None:
 # ---------- figures of merit from scratch vs the attack's incremental bookkeeping ----------
 @pytest.mark.parametrize("control_region", [False, True])
 def test_figures_from_scratch_match_bookkeeping(small_tagger, control_region: bool) -> None:  # type: ignore[no-untyped-def]
-    from hepadv.attacks.conservattack.figures import figures_of_merit
-    from hepadv.attacks.conservattack.targets import discriminators_for
+    from hepadv.evaluation.visibility import figures_of_merit
 
     data, model, x, y = small_tagger
     x, y = x[:400], y[:400]
     params = {**SMALL, "control_region": control_region, "num_bins": 40, "min_change": 0.3}
-    result = ConservAttack(params).run(model, x, y, data.spec)
+    result = ConservAttack(params).generate(model, x, y, data.spec)
     with torch.no_grad():
         p0, p1 = (torch.softmax(model(v), 1).double().numpy() for v in (x, result.x_adv))
     figs = figures_of_merit(x.numpy(), result.x_adv.numpy(), y.numpy(), p0, p1, data.spec.names, data.spec.classes,
-                            discriminators_for(data.spec), result.info["criterion"], params["num_bins"],
+                            dict(data.spec.discriminators), result.info["criterion"], params["num_bins"],
                             result.info["region_mask"])
     last = result.history[-1]
     assert figs["mean_jsd"] > 0 and figs["dfn"] > 0
@@ -254,13 +253,13 @@ def test_figures_from_scratch_match_bookkeeping(small_tagger, control_region: bo
 
 
 def test_constant_feature_is_reported_and_left_alone(small_tagger) -> None:  # type: ignore[no-untyped-def]
-    from hepadv.attacks.conservattack.figures import distribution_figures
+    from hepadv.evaluation.visibility import distribution_figures
 
     data, model, x, y = small_tagger
     x, y = x[:300].clone(), y[:300]
     j = data.spec.names.index("Jet_eta")
     x[:, j] = 0.25  # Pearson correlation with this feature undefined
-    result = ConservAttack(SMALL).run(model, x, y, data.spec)
+    result = ConservAttack(SMALL).generate(model, x, y, data.spec)
     assert result.info["constant_features"] == ["Jet_eta"]
     assert torch.equal(result.x_adv[:, j], x[:, j])
     assert np.isfinite(result.history[-1]["dfn"]) and result.history[-1]["dfn"] > 0
@@ -270,12 +269,12 @@ def test_constant_feature_is_reported_and_left_alone(small_tagger) -> None:  # t
 
 
 def test_use_disco_keeps_each_groups_distance_correlation(small_tagger) -> None:  # type: ignore[no-untyped-def]
-    from hepadv.attacks.conservattack.figures import disco_change, distribution_figures
+    from hepadv.evaluation.visibility import disco_change, distribution_figures
 
     data, model, x, y = small_tagger
     x, y = x[:400], y[:400]
     params = {**SMALL, "use_disco": True, "disco_subsample": 100, "max_frob_single_change": 0.01, "block_size": None}
-    result = ConservAttack(params).run(model, x, y, data.spec)
+    result = ConservAttack(params).generate(model, x, y, data.spec)
     groups = result.info["disco_groups"]
     assert sorted(np.bincount(groups).tolist()) == [100] * 4 and result.info["block_size"] == 3
     frozen = ~FeatureMasks.from_spec(data.spec, "cpu").movable(x)
@@ -288,7 +287,7 @@ def test_use_disco_keeps_each_groups_distance_correlation(small_tagger) -> None:
     figs = distribution_figures(x.numpy(), result.x_adv.numpy(), data.spec.names, SMALL["num_bins"])
     assert last["mean_jsd"] == pytest.approx(figs["mean_jsd"], abs=1e-10)
     assert last["fooling_ratio"] > 0
-    pearson = ConservAttack({**params, "use_disco": False}).run(model, x, y, data.spec)
+    pearson = ConservAttack({**params, "use_disco": False}).generate(model, x, y, data.spec)
     assert last["dfn_disco"] < disco_change(x.numpy(), pearson.x_adv.numpy(), groups)
 
 
@@ -298,7 +297,7 @@ def test_use_disco_memory_is_checked_before_it_runs(small_tagger, monkeypatch: p
     data, model, x, y = small_tagger
     monkeypatch.setattr(module, "DISCO_MEMORY", 2**20)  # 1 MiB: a group of 400 x 6 features needs ~15 MiB
     with pytest.raises(HepadvError, match=r"groups of 400 events x 6 features need .* lower disco_subsample"):
-        ConservAttack({**SMALL, "use_disco": True, "disco_subsample": 400}).run(model, x[:400], y[:400], data.spec)
+        ConservAttack({**SMALL, "use_disco": True, "disco_subsample": 400}).generate(model, x[:400], y[:400], data.spec)
 
 
 def test_use_disco_one_group_at_a_time_gives_the_same_attack(small_tagger, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -308,8 +307,8 @@ def test_use_disco_one_group_at_a_time_gives_the_same_attack(small_tagger, monke
     data, model, x, y = small_tagger
     x, y = x[:400], y[:400]
     params = {**SMALL, "use_disco": True, "disco_subsample": 100, "max_frob_single_change": 0.01, "n_iterations": 2}
-    kept = ConservAttack(params).run(model, x, y, data.spec)
+    kept = ConservAttack(params).generate(model, x, y, data.spec)
     monkeypatch.setattr(module, "DISCO_MEMORY", 2 * group_bytes(100, x.shape[1]))  # one group fits, four do not
-    rebuilt = ConservAttack(params).run(model, x, y, data.spec)
+    rebuilt = ConservAttack(params).generate(model, x, y, data.spec)
     assert torch.equal(kept.x_adv, rebuilt.x_adv)
     assert rebuilt.history[-1]["dfn_disco"] == pytest.approx(kept.history[-1]["dfn_disco"], abs=1e-12)

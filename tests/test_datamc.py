@@ -14,8 +14,8 @@ import uproot
 import yaml
 from typer.testing import CliRunner
 
+from hepadv.cards import load
 from hepadv.cli.main import build_app
-from hepadv.datamc.card import load_datamc_card
 from hepadv.datamc.run import run_datamc
 from hepadv.errors import DataError, HepadvError
 from tests.histograms_equal import assert_same
@@ -49,7 +49,7 @@ def card(tmp_path: Path, run: Path, **extra: Any) -> Any:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "datamc.yaml"
     path.write_text(yaml.safe_dump(data))
-    return load_datamc_card(path)
+    return load(path, "datamc")
 
 
 def all_hists(tmp_path: Path, run: Path, executor: dict[str, Any], chunksize: int) -> dict[str, Any]:
@@ -63,6 +63,7 @@ def test_iterative_futures_and_dask_fill_identical_histograms(tmp_path: Path, ti
     dask = all_hists(tmp_path / "da", tiny_run, {"name": "dask", "params": {"workers": 2}}, 1000)
     assert_same(iterative, futures)
     assert_same(iterative, dask)
+    assert set(iterative["sf"]) == {"nominal@best", "adversarial@best"}  # CvsL x CvsB, equal across executors too
     h = iterative["hists"]["nominal@best"]["BvsL"]
     assert set(h.axes["variation"]) == {"raw", "gaussian_noise", "fgsm"}
     noise = h[{"kind": "mc", "variation": "gaussian_noise"}].values()
@@ -171,7 +172,7 @@ def test_cli_datamc_selection_dy_verbatim(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(build_app(), ["datamc", "--selection", "dy", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "training them now with" in result.output
+    assert "training first" in result.output
     assert "Cutflow, selection dy" in result.output and "KL(data || MC)" in result.output
     saved = json.loads((tmp_path / "runs" / "adv" / "datamc" / "dy" / "results.json").read_text())
     epochs = saved["kl_vs_epoch"]["nominal"]["fgsm"]["BvsL"]
@@ -205,7 +206,7 @@ def load_datamc_card_from(tmp_path: Path, data: dict[str, Any]) -> Any:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "card.yaml"
     path.write_text(yaml.safe_dump(data))
-    return load_datamc_card(path)
+    return load(path, "datamc")
 
 
 def model_card(tmp_path: Path, run: Path, data: list[Path], mc: list[Path], **extra: Any) -> Any:
@@ -274,7 +275,7 @@ def test_model_tagger_on_a_file_without_deepcsv_inputs(tmp_path: Path, tiny_run:
 
 def test_toynano_topology_for_a_plugin_selection() -> None:
     """A selection that is not a toynano topology needs toynano.topology (or files), said in one line."""
-    from hepadv.datamc.card import DataMCCard
+    from hepadv.cards.datamc import DataMCCard
     from hepadv.datamc.run import sample_files
 
     with pytest.raises(DataError, match=r"no topology for selection 'dimuon_jets'.*set toynano\.topology"):

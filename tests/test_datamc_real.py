@@ -18,10 +18,10 @@ import pytest
 import uproot
 import yaml
 
-from hepadv.datamc.card import load_datamc_card
+from hepadv.cards import load
 from hepadv.datamc.run import run_datamc
 from hepadv.errors import DataError
-from hepadv.testdata import ensure_test_data
+from tests.testdata import ensure_test_data
 
 pytestmark = pytest.mark.realdata
 
@@ -37,7 +37,7 @@ def samples() -> Path:
 def run(tmp_path: Path, **card: Any) -> dict[str, Any]:
     path = tmp_path / "card.yaml"
     path.write_text(yaml.safe_dump({"plots": False, "root": False, "output": str(tmp_path / "out"), **card}))
-    return run_datamc(load_datamc_card(path), progress=False)
+    return run_datamc(load(path, "datamc"), progress=False)
 
 
 def _mass(a: dict[str, float], b: dict[str, float]) -> float:

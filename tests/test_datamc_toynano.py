@@ -110,20 +110,26 @@ def test_each_effect_changes_the_inputs_it_names() -> None:
 
 
 def test_effects_in_a_card_are_checked_in_one_line(tmp_path: Path) -> None:
-    from hepadv.datamc.card import load_datamc_card
+    from hepadv.cards import load
+    from hepadv.cards.datamc import DataMCCard
     from hepadv.errors import CardError
 
+    def load_datamc_card(path: Path) -> DataMCCard:
+        card = load(path, "datamc")
+        assert isinstance(card, DataMCCard)
+        return card
+
     card = tmp_path / "c.yaml"
-    card.write_text("toynano: {effects: {pv_pull: -1.0}}\n")
+    card.write_text("kind: datamc\ntoynano: {effects: {pv_pull: -1.0}}\n")
     t = load_datamc_card(card).toynano
     assert t.effects == {"pv_pull": -1.0} and t.ip_scale() == 0.0
-    card.write_text("toynano: {mismodelling: 0.2}\n")
+    card.write_text("kind: datamc\ntoynano: {mismodelling: 0.2}\n")
     assert load_datamc_card(card).toynano.ip_scale() == 0.2
-    assert load_datamc_card(None).toynano.ip_scale() == 0.1  # old cards: IP significances x 1.1
+    assert DataMCCard().toynano.ip_scale() == 0.1  # old cards: IP significances x 1.1
     for text, message in (("toynano: {effects: {ip_smear: 0.1}}", "unknown effect 'ip_smear'; known: ip_scale"),
                           ("toynano: {effects: {sv_mass: -2}}", "effect 'sv_mass' needs a size >= -1"),
                           ("toynano: {effects: {sv_mass: 0.1}, mismodelling: 0.1}", "either mismodelling")):
-        card.write_text(text + "\n")
+        card.write_text("kind: datamc\n" + text + "\n")
         with pytest.raises(CardError, match=message) as err:
             load_datamc_card(card)
         assert "\n" not in str(err.value) and "toynano" in str(err.value)

@@ -11,12 +11,13 @@ import pytest
 import torch
 import yaml
 
-from hepadv.cards.defence_card import load_defence_card
-from hepadv.components import ComponentParams
+from hepadv.attacks.base import AttackResult, DatasetAttack, DatasetAttackParams
+from hepadv.cards import load
 from hepadv.defences.base import FilterDefence
 from hepadv.defences.detector import efficiency_curve, fooling_ratios
 from hepadv.defences.ranges import draw_params, parse_range
 from hepadv.errors import CardError, HepadvError
+from hepadv.random import RandomStream
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,7 +127,7 @@ def test_range_min_above_max_is_one_line() -> None:
 def test_fewer_than_two_runs_is_one_line(tmp_path: Path) -> None:
     path = write_card(tmp_path, runs=1)
     with pytest.raises(CardError) as exc:
-        load_defence_card(path)
+        load(path, "defence")
     assert str(exc.value) == f"{path}: runs: grey-box runs need R >= 2 independently trained base models, got 1"
 
 
@@ -134,21 +135,21 @@ def test_min_above_max_in_card(tmp_path: Path) -> None:
     path = write_card(tmp_path, defence={"name": "iterative_adversarial_training", "params": {
         "iterations": 2, "train_attack": {"epsilon": "[0.5, 0.1] (uniform)"}}})
     with pytest.raises(CardError, match=r"train_attack\.epsilon: range minimum 0.5 is greater than its maximum 0.1"):
-        load_defence_card(path)
+        load(path, "defence")
 
 
 def test_range_end_outside_attack_params(tmp_path: Path) -> None:
     path = write_card(tmp_path, defence={"name": "iterative_adversarial_training", "params": {
         "train_attack": {"steps": "[0, 5] (uniform)"}}})
     with pytest.raises(CardError, match=r"train_attack\.steps: expected a value >= 1, got 0 \(at the low end"):
-        load_defence_card(path)
+        load(path, "defence")
 
 
 def test_labelled_attack_on_label_free_data(tmp_path: Path) -> None:
     path = write_card(tmp_path, data={"distortion": {"name": "fgsm"}})
     with pytest.raises(CardError, match=r"data\.distortion\.name: attack 'fgsm' needs truth labels, but the data "
                                         r"sample is label-free"):
-        load_defence_card(path)
+        load(path, "defence")
 
 
 def test_craft_refuses_labelled_attack_without_labels() -> None:
@@ -162,7 +163,7 @@ def test_craft_refuses_labelled_attack_without_labels() -> None:
 def test_training_strategy_is_not_a_defence_pipeline(tmp_path: Path) -> None:
     path = write_card(tmp_path, defence={"name": "adversarial_training"})
     with pytest.raises(CardError, match="is a training strategy, not a filter or retraining defence"):
-        load_defence_card(path)
+        load(path, "defence")
 
 
 def test_detector_without_fooling_adversaries(tmp_path: Path) -> None:
@@ -171,7 +172,7 @@ def test_detector_without_fooling_adversaries(tmp_path: Path) -> None:
     path = write_card(tmp_path, attack={"name": "fgsm", "params": {"epsilon": 0.0}})
     with pytest.raises(HepadvError, match=r"^detector: no adversary fools the base model of run 0 on the train "
                                           r"split \(0 of \d+ attacked events by fgsm\)"):
-        defend(load_defence_card(path), progress=False)
+        defend(load(path, "defence"), progress=False)
 
 
 # --- donut ------------------------------------------------------------------------------------------------
@@ -239,7 +240,7 @@ def test_iterative_training_set_grows_cumulatively(tmp_path: Path) -> None:
 
     path = write_card(tmp_path, defence={"name": "iterative_adversarial_training", "params": {
         "iterations": 3, "train_attack": {"epsilon": "[0.1, 0.4] (uniform)"}}}, max_events=300)
-    m = defend(load_defence_card(path), progress=False).metrics
+    m = defend(load(path, "defence"), progress=False).metrics
     for share in m["per_run"]:
         added = np.array(share["added"])
         assert (added > 0).all()
@@ -259,7 +260,7 @@ def test_augmentation_adds_fooling_training_adversaries(tmp_path: Path) -> None:
     from hepadv.defences.pipelines import defend
 
     path = write_card(tmp_path, defence={"name": "augmentation"}, max_events=None)
-    m = defend(load_defence_card(path), progress=False).metrics
+    m = defend(load(path, "defence"), progress=False).metrics
     assert len(m["auc_base"]) == len(m["auc_augmented"]) == 2
     assert all(0.5 < a <= 1.0 for a in m["auc_base"] + m["auc_augmented"])
     assert all(0 < s["n_added"] <= s["n_train"] for s in m["per_run"])
@@ -267,35 +268,20 @@ def test_augmentation_adds_fooling_training_adversaries(tmp_path: Path) -> None:
 
 # --- any registered attack: a dataset-level one through the same pipelines ----------------------------------
 
-class ShrinkAll:
-    """A minimal dataset-level attack: pulls the whole set toward its mean (``kind = "dataset"``, ``run``)."""
+class ShrinkAll(DatasetAttack):
+    """A minimal dataset-level attack: pulls the whole set toward its mean."""
 
     name: ClassVar[str] = "shrink_all"
-    kind: ClassVar[str] = "dataset"
-    needs_labels: ClassVar[bool] = True
 
-    class Params(ComponentParams):
+    class Params(DatasetAttackParams):
         factor: float = 0.5
-
-    def __init__(self, params: Any = None) -> None:
-        self.params = self.parse_params(params)
-
-    @classmethod
-    def parse_params(cls, params: Any, base_dir: Any = None) -> Any:
-        return params if isinstance(params, cls.Params) else cls.Params.model_validate(params or {})
 
     def id(self) -> str:
         return f"shrink_all-{self.params.factor:g}"
 
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.id(), "name": self.name, "params": self.params.model_dump()}
-
-    def run(self, model: Any, x: torch.Tensor, y: Any, spec: Any, rng: Any = None, progress: bool = False) -> Any:
-        from types import SimpleNamespace
-
-        assert y is not None and len(y) == len(x)
-        x_adv = x.mean(0) + self.params.factor * (x - x.mean(0))
-        return SimpleNamespace(x_adv=x_adv, fooled=torch.zeros(len(x), dtype=torch.bool), history=[])
+    def attack(self, model: Any, x: torch.Tensor, y: Any, spec: Any, masks: Any, rng: Any, progress: Any) -> Any:
+        assert y is not None and len(y) == len(x) and isinstance(rng, RandomStream)
+        return AttackResult(x.mean(0) + self.params.factor * (x - x.mean(0)))
 
 
 class _ShrinkPlugin:
@@ -305,15 +291,17 @@ class _ShrinkPlugin:
 
 
 def test_dataset_level_attack_goes_through_run(tmp_path: Path) -> None:
-    from hepadv.defences.crafting import craft, is_dataset_attack
+    from hepadv.data.spec import FeatureSpec
+    from hepadv.defences.crafting import craft
     from hepadv.defences.pipelines import defend
     from hepadv.registry.hookspecs import hookimpl
     from hepadv.registry.manager import register_plugin
 
     attack = ShrinkAll({"factor": 0.25})
-    assert is_dataset_attack(attack)
+    assert attack.kind == "dataset"
     x = torch.tensor([[0.0, 2.0], [4.0, 6.0]])
-    np.testing.assert_allclose(craft(attack, Linear2((1.0, 0.0)), x, torch.zeros(2, dtype=torch.long), None, 0),
+    spec = FeatureSpec(("a", "b"), np.zeros(2, bool), np.full(2, -10.0), np.zeros(2), np.ones(2), ("c0", "c1"))
+    np.testing.assert_allclose(craft(attack, Linear2((1.0, 0.0)), x, torch.zeros(2, dtype=torch.long), spec, 0),
                                [[1.5, 3.5], [2.5, 4.5]])
 
     class Plugin:
@@ -322,7 +310,7 @@ def test_dataset_level_attack_goes_through_run(tmp_path: Path) -> None:
     register_plugin(Plugin(), "shrink-plugin")
     # The donut's ring pulled toward the centre fools the classifier: a dataset-level attack, end to end.
     path = write_card(tmp_path, attack={"name": "shrink_all", "params": {"factor": 0.3}})
-    m = defend(load_defence_card(path), progress=False).metrics
+    m = defend(load(path, "defence"), progress=False).metrics
     assert m["attack"]["name"] == "shrink_all" and m["attack"]["id"] == "shrink_all-0.3"
     assert m["white_box"]["initial_mean"] > 0.3
     assert m["white_box"]["corrected_mean"] <= m["white_box"]["initial_mean"]

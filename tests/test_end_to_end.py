@@ -81,7 +81,7 @@ def test_evaluate_without_training_is_clear(tmp_path: Path) -> None:
 @pytest.mark.realdata
 def test_pfnano_card_on_real_file_reports_missing_flavours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The coffea PFNano sample has only c and light jets: training must refuse with a clear line."""
-    from hepadv.testdata import ensure_test_data
+    from tests.testdata import ensure_test_data
 
     sample = ensure_test_data() / "pfnano.root"
     result = run("train", str(REPO / "cards" / "pfnano.yaml"), "--set", f"dataset.params.files=[{sample}]",

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from hepadv.data.deepcsv_features import FEATURES, INTEGER_FEATURES, N_ETAREL, N_TRACKS, TRACK_PROPERTIES
 from hepadv.data.pfnano import BRANCHES, PFNanoJets
 from hepadv.errors import DataError
-from hepadv.testdata import ensure_test_data
+from tests.testdata import ensure_test_data
 
 INT_BRANCHES = {*INTEGER_FEATURES, "Jet_hadronFlavour", "Jet_nBHadrons"} - {"Jet_DeepCSV_vertexCategory"}
 

@@ -17,8 +17,9 @@ DATA = REPO / "tests" / "data" / "readme_figures"
 #: figure -> the small deterministic metrics file its golden rendering comes from
 FIXTURES = {"demo": "metrics_adv.json", "transfer": "metrics_adv.json", "distortions": "metrics_distortions.json",
             "pgd": "metrics_distortions.json", "benchmark": "benchmark.json", "attacks": "attacks.json",
-            "conservattack-benchmark": "conservattack_benchmark.json", "datamc": "datamc.json",
-            "datamc-cost": "datamc_cost.json", "datamc-real": "datamc_real.json"}
+            "conservattack-benchmark": "conservattack_benchmark.json", "sf": "sf_results.json",
+            "benchmark-gpu": "benchmark_gpu.json", "datamc": "datamc.json", "datamc-cost": "datamc_cost.json",
+            "datamc-real": "datamc_real.json"}
 #: a table cell holding only measured numbers: 0.9442, 0.932 (-0.0120), 87.0k, 0.97 / 1.09
 NUMBER_CELL = re.compile(r"[\s\d.+\-/()k%]*\d\.\d+[\s\d.+\-/()k%]*")
 
@@ -120,3 +121,41 @@ def test_datamc_figures_run_shipped_cards() -> None:
             assert (REPO / args[0]).is_file(), args[0]
     labels = [label for label, _ in rf.DATAMC["datamc"]]
     assert len(labels) == len(rf.MISMODELLINGS) * len(rf.SELECTIONS) + len(rf.SELECTIONS)
+
+
+def test_gpu_tables_are_two_runs_measured_anywhere_and_rendered_with_git(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmark-gpu: an eager and a compiled run (``BENCHMARK_MODES``); ``--measure-only`` runs them on a GPU
+    machine without git or README, ``--from-runs`` renders them where the history is, naming their device."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: object) -> None:  # the benchmark, writing what it measured
+        calls.append(cmd)
+        mode = "compiled" if "--compile" in cmd else "eager"
+        fixture = json.loads((DATA / "benchmark_gpu.json").read_text())[mode]
+        Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(fixture))
+
+    def no_git(*args: str) -> str:
+        raise AssertionError("--measure-only must not need git")
+
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- figures:benchmark-gpu -->\n_Not yet measured._\n<!-- /figures:benchmark-gpu -->\n")
+    monkeypatch.setattr(rf.subprocess, "run", fake_run)
+    monkeypatch.setattr(rf, "git", no_git)
+    rf.main(["benchmark-gpu", "--readme", str(readme), "--runs-dir", str(runs), "--measure-only"])
+    assert [c[1:] for c in calls] == [
+        ["benchmarks/training_throughput.py", *rf.BENCHMARKS["benchmark-gpu"], "--batches", "16384,65536",
+         "--json", str(runs.resolve() / "benchmark-gpu-eager.json")],
+        ["benchmarks/training_throughput.py", *rf.BENCHMARKS["benchmark-gpu"], "--batches", "65536", "--compile",
+         "--json", str(runs.resolve() / "benchmark-gpu-compiled.json")]]
+    assert "Not yet measured" in readme.read_text()  # untouched
+
+    monkeypatch.undo()
+    rf.main(["benchmark-gpu", "--readme", str(readme), "--runs-dir", str(runs), "--from-runs"])
+    body = rf.blocks(readme.read_text())["benchmark-gpu"]
+    assert body.startswith((DATA / "benchmark-gpu.md").read_text() + "\n_Measured at commit `")
+    fixture = json.loads((DATA / "benchmark_gpu.json").read_text())["eager"]
+    assert body.rstrip().endswith(f"; {fixture['device_name']}, torch {fixture['torch']}._")  # where it ran
+    assert "--compile" in body and "**reached**" in body

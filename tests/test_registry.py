@@ -20,6 +20,9 @@ from hepadv.registry.manager import get_registry, plugin_infos, register_plugin
 class _Dummy(Attack):
     name: ClassVar[str] = "dummy"
 
+    def perturb(self, model, x, y, masks, rng):  # type: ignore[no-untyped-def]
+        return x
+
 
 class _DummyPlugin:
     @hepadv.hookimpl

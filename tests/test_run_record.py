@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from hepadv.cards import load_card
 from hepadv.cli.main import build_app
 from hepadv.errors import CardError
+from hepadv.runs.record import current_config, read_history
 from hepadv.training import loop
 from hepadv.training.checkpoint import load_checkpoint
-from hepadv.training.record import current_config, read_history
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -183,11 +183,16 @@ def test_resume_extends_a_finished_run_and_records_it(trained: Path, tmp_path: P
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
 
-    # nothing to do: no trace in the record
-    history_before = (out / "runs.jsonl").read_bytes()
+    # nothing to do: said in one line, no evaluation unless asked, and logged like every resume
+    checkpoints_before = tree_hash(out / "nominal")
     result = train(trained, "--resume", "--set", "training.epochs=3")
     assert result.exit_code == 0, result.output
-    assert (out / "runs.jsonl").read_bytes() == history_before
+    assert f"nothing to train: all 3 epochs done in {out}" in result.output
+    assert "AUC" not in result.output  # not evaluated again
+    assert tree_hash(out / "nominal") == checkpoints_before
+    events = read_history(out)
+    assert [e["event"] for e in events[-2:]] == ["resume", "end"]
+    assert events[-1]["status"] == "nothing to train" and events[-1]["epochs_added"] == {"nominal": 0}
 
 
 def test_resume_refuses_changes_that_do_not_extend(trained: Path, tmp_path: Path) -> None:
@@ -207,8 +212,12 @@ def test_resume_refuses_changes_that_do_not_extend(trained: Path, tmp_path: Path
         assert line.startswith(f"error: cannot resume {out}: {expected}"), line
         assert "use --overwrite" in line
         assert tree_hash(out) == before
-    # settings that do not change the models are accepted without a word
-    assert train(trained, "--resume", "--set", "evaluation.max_jets=300", "--device", "cpu").exit_code == 0
+    # settings that do not change the models are accepted; the models and the record's settings stay
+    history = (out / "runs.jsonl").read_bytes()
+    result = train(trained, "--resume", "--set", "evaluation.max_jets=300", "--device", "cpu", "--no-report")
+    assert result.exit_code == 0
+    assert (out / "runs.jsonl").read_bytes().startswith(history)  # one resume and one end line appended
+    (out / "runs.jsonl").write_bytes(history)
     assert tree_hash(out) == before
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hepadv.batch import slurm_job_state as job_state
 from hepadv.cards.load import validate_card
 from hepadv.errors import CardError
-from hepadv.training.submit import htcondor_description, job_state, slurm_script, train_command
+from hepadv.training.submit import htcondor_description, slurm_script, train_command
 from tests.test_batch import REPO, TINY, slurm, slurm_running  # noqa: F401  (the session fixture)
 
 RUNNING = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED"}
@@ -56,8 +57,8 @@ def test_submit_section_is_strict(tmp_path: Path) -> None:
 def test_a_changed_submit_block_still_resumes(tmp_path: Path) -> None:
     """More walltime or another partition after a job ran out must not block ``--resume``."""
     from hepadv.cards.load import resolved_card
+    from hepadv.runs.record import check_resume
     from hepadv.training.loop import card_hash
-    from hepadv.training.record import check_resume
 
     before = validate_card(TINY)
     after = validate_card({**TINY, "submit": {"time": "48:00:00", "partition": "long"}})

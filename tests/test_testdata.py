@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hepadv import testdata
 from hepadv.errors import DataError
+from tests import testdata
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,37 +1,36 @@
-"""Load a YAML card into a validated ``RunCard``; every failure is one ``CardError`` line naming file and field."""
+"""One loader for every card kind (run, attack, Data/MC, defence): read, parse, override, validate.
+
+``load(path, kind, overrides)`` is the only way a card becomes a typed object. The kind is the one the card names
+(``kind: datamc``) or the one the command asks for; a card naming another kind than the command's is refused in one
+line. Every failure is one ``CardError`` line naming the file and field. Bounds before work: a card larger than
+``MAX_CARD_BYTES`` or whose YAML aliases expand beyond ``MAX_NODES`` values is refused before it is walked.
+
+Overrides are ``KEY=VALUE`` text from ``--set`` (the value parsed as YAML: ``3`` int, ``[1, 2]`` list) or
+``(KEY, value)`` pairs from typed CLI flags, which are set as they are.
+"""
 
 from __future__ import annotations
 
-import difflib
-import json
-import re
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import annotated_types
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from hepadv.cards.schema import RunCard, TrainingSection
+from hepadv.cards.messages import describe_error, show
+from hepadv.cards.schema import Card, RunCard
 from hepadv.errors import CardError, UnknownComponentError
+from hepadv.progress import Progress, as_progress
 
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_+-]+")
-_TYPE_WORDS = {
-    "int_parsing": "an integer",
-    "int_type": "an integer",
-    "int_from_float": "an integer",
-    "float_parsing": "a number",
-    "float_type": "a number",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "dict_type": "a mapping",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "model_type": "a mapping",
-    "path_type": "a path",
-}
+#: Largest card file read (bytes): cards are a few kB; anything near this is a mistake or an attack.
+MAX_CARD_BYTES = 1_000_000
+#: Most values a card may hold once YAML aliases are expanded (a "billion laughs" card is refused).
+MAX_NODES = 100_000
 
+Override = str | tuple[str, Any]
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -45,112 +44,101 @@ def safe_yaml(text: str) -> Any:
 def parse_yaml(text: str, label: str) -> Any:
     """Safe-parse YAML; a syntax error is one CardError line naming the file, line and column."""
     try:
-        return safe_yaml(text)
+        data = safe_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise CardError(f"{label}{where}: YAML syntax error: {problem}") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise CardError(f"{label}: unreadable value ({str(exc).splitlines()[0][:80]})") from None
+    _check_size(data, label)
+    return data
 
 
-def load_card(path: str | Path, overrides: list[str] | None = None, validate_components: bool = True) -> RunCard:
-    """Read, override (``a.b=c``) and validate a card, including each component's ``params``."""
-    path = Path(path)
-    label = str(path)
+def _check_size(data: Any, label: str) -> None:
+    """Refuse data whose aliases expand to more than MAX_NODES values (counted on the shared graph, not expanded)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key not in sizes:
+            sizes[key] = 0  # a self-referencing alias counts once (and pydantic refuses it later)
+            items = node.values() if isinstance(node, dict) else node
+            sizes[key] = min(MAX_NODES + 1, 1 + sum(size(v) for v in items))
+        return sizes[key]
+
+    if size(data) > MAX_NODES:
+        raise CardError(f"{label}: card expands to more than {MAX_NODES:,} values (YAML aliases?); refusing it")
+
+
+def read_card(path: Path, label: str) -> str:
+    """The card's text: a readable UTF-8 file of at most MAX_CARD_BYTES, else one CardError line."""
     if path.is_dir():
         raise CardError(f"{label}: is a directory, not a card file")
-    if not path.is_file():
-        raise CardError(f"{label}: no such card file")
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CardError(f"{label}: no such card file") from None
     except OSError as exc:
         raise CardError(f"{label}: cannot read card ({exc.strerror})") from None
-    data = parse_yaml(text, label)
-    if data is None:  # empty, or only comments: almost surely a mistake, and the defaults mean a long run
-        raise CardError(f"{label}: card is empty; write `{{}}` to accept every default")
-    if not isinstance(data, dict):
-        raise CardError(f"{label}: expected a mapping of sections at the top level, got {type(data).__name__}")
-    data = apply_overrides(data, overrides or [], label)
-    card = validate_card(data, label, base_dir=path.resolve().parent, validate_components=validate_components,
-                         source=path)
-    card._text = text
-    card._overrides = list(overrides or [])
-    return card
-
-
-def validate_card(
-    data: dict[str, Any],
-    label: str = "<card>",
-    base_dir: Path | None = None,
-    validate_components: bool = True,
-    source: Path | None = None,
-) -> RunCard:
-    """Validate a card already parsed into a dict (also used by the Python API)."""
+    if size > MAX_CARD_BYTES:
+        raise CardError(f"{label}: {size:,} bytes; cards are limited to {MAX_CARD_BYTES:,} bytes")
     try:
-        card = RunCard.model_validate(data, context={"base_dir": base_dir})
-    except ValidationError as exc:
-        raise CardError(f"{label}: {describe_error(exc, RunCard)}") from None
-    card._source = source
-    for i, variant in enumerate(card.variants):
-        try:
-            card.variant_training(variant)
-        except ValidationError as exc:
-            raise CardError(f"{label}: variants.{i}.training.{describe_error(exc, TrainingSection)}") from None
-    if validate_components:
-        _validate_components(card, label, base_dir)
-    return card
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CardError(f"{label}: cannot read card ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CardError(f"{label}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the card as UTF-8"
+                        ) from None
 
 
-def _validate_components(card: RunCard, label: str, base_dir: Path | None) -> None:
-    validate_component_specs(card.component_specs(), label, base_dir)
-
-
-def validate_component_specs(specs: list[tuple[str, str, Any]], label: str, base_dir: Path | None) -> None:
-    """Look up every (kind, field path, ComponentSpec) and validate its params with the component's model.
-
-    Every card kind (run, attack, Data/MC, defence) goes through this, so the error lines read alike.
-    """
-    from hepadv.registry.manager import lookup
-
-    for kind, where, spec in specs:
-        try:
-            cls = lookup(kind, spec.name)
-        except UnknownComponentError as exc:
-            raise CardError(f"{label}: {where}.name: {exc}") from None
-        try:
-            spec._validated = cls.parse_params(spec.params, base_dir)
-        except ValidationError as exc:
-            raise CardError(f"{label}: {where}.params.{describe_error(exc, cls.Params)}") from None
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str], label: str = "--set") -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides; values are parsed as YAML (``3`` int, ``[1, 2]`` list)."""
-    import copy
-
+# ------------------------------------------------------------------------------------------------- overrides
+def apply_overrides(data: dict[str, Any], overrides: Sequence[Override], label: str = "--set") -> dict[str, Any]:
+    """Apply ``section.key=value`` text or ``(section.key, value)`` pairs to a copy of ``data``."""
     data = copy.deepcopy(data)
     for item in overrides:
-        key, sep, raw = item.partition("=")
+        if isinstance(item, tuple):
+            key, value = item
+            shown = f"{key}={show(value)}"
+        else:
+            key, sep, raw = item.partition("=")
+            shown = item
+            if not sep or not key.strip():
+                raise CardError(f"--set {item!r}: expected KEY=VALUE, e.g. training.epochs=5")
+            value = _parse_value(raw, item)
         parts = key.strip().split(".")
-        if not sep or not key.strip():
-            raise CardError(f"--set {item!r}: expected KEY=VALUE, e.g. training.epochs=5")
         if not all(parts):
-            raise CardError(f"--set {item!r}: empty key in {key.strip()!r}; expected e.g. training.epochs")
-        try:
-            value = safe_yaml(raw)
-        except yaml.YAMLError:
-            value = raw
+            raise CardError(f"--set {shown!r}: empty key in {key.strip()!r}; expected e.g. training.epochs")
         node: Any = data
         for depth, part in enumerate(parts[:-1]):
-            node = _step(node, part, item, next_is_index=_is_index(parts[depth + 1]))
+            node = _step(node, part, shown, next_is_index=_is_index(parts[depth + 1]))
             if not isinstance(node, (dict, list)):
-                raise CardError(f"--set {item!r}: cannot descend into {part!r}, it holds {_show(node)}, "
-                                "not a mapping")
+                raise CardError(f"--set {shown!r}: cannot descend into {part!r}, it holds {show(node)}, not a mapping")
         last = parts[-1]
         if isinstance(node, list):
-            node[_index(node, last, item)] = value
+            node[_index(node, last, shown)] = value
         else:
             node[last] = value
     return data
+
+
+def _parse_value(raw: str, item: str) -> Any:
+    if len(raw) > 10_000:
+        raise CardError(f"--set {item[:40]!r}...: value longer than 10,000 characters")
+    try:
+        value = safe_yaml(raw)
+    except yaml.YAMLError:
+        return raw
+    except ValueError as exc:
+        raise CardError(f"--set {item[:60]!r}: unreadable value ({str(exc).splitlines()[0][:80]})") from None
+    _check_size(value, f"--set {item[:40]!r}")
+    return value
 
 
 def _is_index(part: str) -> bool:
@@ -171,106 +159,120 @@ def _step(node: dict[str, Any] | list[Any], part: str, item: str, next_is_index:
     return node[part]
 
 
-def describe_error(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
-    """``field.path: expected ..., got ...`` for the first error (and how many more there are)."""
-    errors = exc.errors()
-    first = errors[0]
-    loc = [_key(p) for p in first["loc"]]
-    err_type = first["type"]
-    got = first.get("input")
-    if err_type == "extra_forbidden":
-        valid = _field_names(model, first["loc"][:-1]) if model else []
-        hint = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1)
-        text = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-        if valid:
-            text += f"; valid keys: {', '.join(valid)}"
-    elif err_type == "missing":
-        text = "required field is missing"
-    elif err_type in _TYPE_WORDS:
-        bound = _bounds(model, first["loc"]) if model else ""
-        text = f"expected {_TYPE_WORDS[err_type]}{bound}, got {_show(got)}"
-    elif err_type in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        ops = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
-        limit = next(iter((first.get("ctx") or {}).values()), "?")
-        limit = f"{limit:g}" if isinstance(limit, float) else limit
-        text = f"expected a value {ops[err_type]} {limit}, got {_show(got)}"
-    elif err_type == "literal_error":
-        text = f"expected {first['ctx']['expected']}, got {_show(got)}"
-    else:
-        msg = " ".join(first["msg"].removeprefix("Value error, ").split())
-        text = f"{msg[0].lower()}{msg[1:]}" if msg else err_type
-    path = ".".join(loc) if loc else "(top level)"
-    more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return f"{path}: {text}{more}"
+def _as_text(item: Override) -> str:
+    return f"{item[0]}={item[1]}" if isinstance(item, tuple) else item
 
 
-def _key(part: Any) -> str:
-    """A path component as written in a card; odd keys (spaces, newlines, empty) quoted so the line stays one."""
-    text = str(part)
-    return text if _PLAIN_KEY.fullmatch(text) else json.dumps(text)
+# ------------------------------------------------------------------------------------------------ validation
+def validate_component_specs(specs: list[tuple[str, str, Any]], label: str, base_dir: Path | None) -> None:
+    """Look up every (kind, field path, ComponentSpec) and validate its params with the component's model, once."""
+    from hepadv.registry.manager import lookup
+
+    for kind, where, spec in specs:
+        try:
+            cls = lookup(kind, spec.name)
+        except UnknownComponentError as exc:
+            raise CardError(f"{label}: {where}.name: {exc}") from None
+        try:
+            spec._validated = cls.parse_params(spec.params, base_dir)
+        except ValidationError as exc:
+            raise CardError(f"{label}: {where}.params.{describe_error(exc, cls.Params)}") from None
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def validate(data: Any, kind: str | None = None, label: str = "<card>", base_dir: Path | None = None,
+             source: Path | None = None, text: str | None = None, overrides: Sequence[Override] = (),
+             validate_components: bool = True) -> Card:
+    """Validate parsed card data as the kind it names (or ``kind``, the command's); components included."""
+    from hepadv.cards.kinds import CARD_KINDS, card_class
+
+    if not isinstance(data, dict):
+        raise CardError(f"{label}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    named = data.get("kind")
+    if named is not None and (not isinstance(named, str) or named not in CARD_KINDS):
+        raise CardError(f"{label}: kind: expected one of {', '.join(CARD_KINDS)}, got {show(named)}")
+    if kind is not None and named is not None and named != kind:
+        raise CardError(f"{label}: this is a {named} card (kind: {named}), but a {kind} card is needed here")
+    cls = card_class(kind or named or "run")
+    try:
+        card = cls.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        hint = ""
+        if named is None and kind is None and any(k in data for k in ("attack", "defence", "selection", "taggers")):
+            hint = " (not a run card? name its kind at the top: kind: attack, datamc or defence)"
+        raise CardError(f"{label}: {describe_error(exc, cls)}{hint}") from None
+    card._source = source
+    card._text = text
+    card._overrides = [_as_text(o) for o in overrides]
+    if validate_components:
+        validate_component_specs(card.component_specs(), label, base_dir)
+        card.check(label, base_dir)
+    return card
 
 
-def _walk(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any:
-    """The FieldInfo at ``loc`` inside ``model`` (None when it cannot be followed)."""
-    import typing
+@dataclass
+class CardSource:
+    """A card file read and parsed, before overrides and validation."""
 
-    info = None
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return None
-        info = current.model_fields[part]
-        current = info.annotation
-        args = [a for a in typing.get_args(current) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if args:
-            current = args[0]
-    return info
+    data: Any
+    label: str
+    base_dir: Path
+    path: Path | None = None
+    text: str | None = None
 
 
-def _field_names(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
-    if not loc:
-        return sorted(model.model_fields) if model else []
-    info = _walk(model, loc)
-    if info is None:
-        return []
-    import typing
+def read_data(source: str | Path | None, progress: Progress | None = None) -> CardSource:
+    """Read and parse the card at ``source`` (None: no file, every default).
 
-    candidates = [info.annotation, *typing.get_args(info.annotation)]
-    for arg in candidates:
-        for sub in [arg, *typing.get_args(arg)]:
-            if isinstance(sub, type) and issubclass(sub, BaseModel):
-                return sorted(sub.model_fields)
-    return []
+    A path that does not exist locally but names a packaged card (``cards/adv.yaml``, ``adv.yaml``, ``adv``)
+    resolves to it, saying so through ``progress.note``.
+    """
+    if source is None:
+        return CardSource({}, "<defaults>", Path.cwd())
+    from hepadv.cards.packaged import resolve_card_path
 
-
-def _bounds(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
-    info = _walk(model, loc)
-    if info is None:
-        return ""
-    words = []
-    for meta in info.metadata:
-        for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            if isinstance(meta, getattr(annotated_types, attr.capitalize())):
-                words.append(f"{op} {getattr(meta, attr)}")
-    return (" " + " and ".join(words)) if words else ""
+    path, note = resolve_card_path(Path(source))
+    if note:
+        as_progress(progress).note(note)
+    label = str(source)
+    text = read_card(path, label)
+    data = parse_yaml(text, label)
+    if data is None:  # empty, or only comments: almost surely a mistake, and the defaults mean a long run
+        raise CardError(f"{label}: card is empty; write `{{}}` to accept every default")
+    return CardSource(data, label, path.resolve().parent, path, text)
 
 
-def resolved_card(card: RunCard) -> dict[str, Any]:
+def load(source: str | Path | CardSource | None, kind: str | None = None, overrides: Sequence[Override] = (), *,
+         progress: Progress | None = None, validate_components: bool = True) -> Card:
+    """Read (``read_data``), override and validate the card at ``source``: the one way to load any card."""
+    src = source if isinstance(source, CardSource) else read_data(source, progress)
+    data = apply_overrides(src.data, overrides, src.label) if isinstance(src.data, dict) else src.data
+    return validate(data, kind, src.label, src.base_dir, src.path, src.text, overrides, validate_components)
+
+
+def load_card(path: str | Path, overrides: Sequence[Override] | None = None, validate_components: bool = True,
+              progress: Progress | None = None) -> RunCard:
+    """A run card (``hepadv train``'s kind)."""
+    card = load(path, "run", overrides or (), progress=progress, validate_components=validate_components)
+    assert isinstance(card, RunCard)
+    return card
+
+
+def validate_card(data: dict[str, Any], label: str = "<card>", base_dir: Path | None = None,
+                  validate_components: bool = True, source: Path | None = None) -> RunCard:
+    """A run card from data already parsed into a dict (the Python API)."""
+    card = validate(data, "run", label, base_dir, source, validate_components=validate_components)
+    assert isinstance(card, RunCard)
+    return card
+
+
+def resolved_card(card: Card) -> dict[str, Any]:
     """The card as plain data with defaults and validated component params filled in."""
     data = card.model_dump(mode="json")
     for _kind, where, spec in card.component_specs():
+        if spec._validated is None:
+            continue
         node = data
-        parts = where.split(".")
-        for part in parts:
+        for part in where.split("."):
             node = node[int(part)] if isinstance(node, list) else node[part]
         node["params"] = spec.validated_params.model_dump(mode="json")
     return data

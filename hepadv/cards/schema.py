@@ -1,7 +1,9 @@
-"""The run-card schema. Every section has defaults that make sense; unknown keys are errors.
+"""Card building blocks (``Section``, ``ComponentSpec``, the ``Card`` base every kind derives from) and the run card.
 
-Component blocks (``dataset``, ``model``, attacks, defences) hold a ``name`` and a free ``params``
-dict here; ``load_card`` validates ``params`` with the named component's own ``Params`` model.
+Every section has defaults that make sense; unknown keys are errors. Component blocks (``dataset``, ``model``,
+attacks, defences, selections, executors) hold a ``name`` and a free ``params`` dict here; the loader
+(``hepadv.cards.load``) validates ``params`` with the named component's own ``Params`` model, once, for every kind.
+Numbers must be finite everywhere (``allow_inf_nan=False``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from hepadv.ids import SAFE_NAME_PATTERN
+
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ComponentSpec(Section):
@@ -29,6 +33,46 @@ class ComponentSpec(Section):
         if self._validated is None:
             raise RuntimeError(f"params of {self.name!r} were not validated; use hepadv.cards.load_card")
         return self._validated
+
+
+class Card(Section):
+    """What every card kind shares: its ``kind``, where it was read from, and the components it names.
+
+    Paths follow one rule for every kind: *inputs* (data files, run cards, run folders) resolve relative to the
+    card file's folder; *outputs* (``output:``) relative to the working directory, and default beneath the run
+    they derive from.
+    """
+
+    kind: str
+    _source: Path | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)
+    _overrides: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def source(self) -> Path | None:
+        """The card file (None for a card built in code)."""
+        return self._source
+
+    @property
+    def text(self) -> str | None:
+        """The card file's text as it was read (what the run record keeps as card.yaml)."""
+        return self._text
+
+    @property
+    def overrides(self) -> list[str]:
+        """The ``--set`` overrides applied on top of the file, as ``key=value`` text."""
+        return list(self._overrides)
+
+    def component_specs(self) -> list[tuple[str, str, ComponentSpec]]:
+        """(component kind, field path, spec) of every component the card names, validated by the loader."""
+        return []
+
+    def check(self, label: str, base_dir: Path | None) -> None:
+        """Cross-field checks that need the validated components; raise a one-line ``CardError``."""
+
+    def summary(self) -> str:
+        """A few words on what the card holds (``hepadv cards validate``)."""
+        return self.kind
 
 
 class PreprocessSection(Section):
@@ -66,6 +110,10 @@ class TrainingSection(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="autocast for training and the attack's input gradient (loss and metrics stay fp32); "
                             "auto: bf16 on a GPU that has it, else fp16 with loss scaling; fp32 on CPU")
+    cuda_graph: bool = Field(False, description=(
+        "on a GPU, capture the whole training step (attack, forward, backward, Adam) once and replay it as a CUDA "
+        "graph where the strategy allows it (FGSM, PGD, nominal); off by default until it has been measured on a "
+        "GPU (README, Training on a GPU); ignored on CPU"))
     compile: bool = Field(False, description="torch.compile the model and the attack's step (compile time is "
                                              "logged and kept in history.json); needs a C++ compiler on CPU")
 
@@ -73,7 +121,7 @@ class TrainingSection(Section):
 class VariantSection(Section):
     """One model to train from the card: nominal (no defence) or with a training defence."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=SAFE_NAME_PATTERN)
     defence: ComponentSpec | None = None
     training: dict[str, Any] = Field(default_factory=dict)
 
@@ -111,12 +159,18 @@ class SubmitSection(Section):
     python: str | None = Field(None, description="python on the compute node (default: this one)")
 
 
-class RunCard(Section):
+class RunCard(Card):
     """A whole run: data, model, how to train it (one or several variants) and how to evaluate it."""
 
-    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["run"] = "run"
+    name: str = Field("run", pattern=SAFE_NAME_PATTERN)
     seed: int = Field(0, description="the one seed every other seed derives from unless set explicitly")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(1, ge=1, le=1024, description=(
+        "torch CPU threads for training, evaluation and attacks (null: torch's default, one per core). 1 by "
+        "default: the DeepCSV-size MLP gains little from intra-op threads, and on a machine shared with other "
+        "jobs every extra thread waits at each operation's barrier (see the README's benchmark); same machine and "
+        "same threads give identical figures"))
     output: Path | None = None
     dataset: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="toyjets"))
     preprocess: PreprocessSection = Field(default_factory=PreprocessSection)
@@ -126,10 +180,6 @@ class RunCard(Section):
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     submit: SubmitSection | None = Field(None, description="batch job for hepadv train --submit (not part of the "
                                          "training: excluded from the card hash)")
-    _source: Path | None = PrivateAttr(default=None)
-    _text: str | None = PrivateAttr(default=None)
-    _overrides: list[str] = PrivateAttr(default_factory=list)
-
     @model_validator(mode="before")
     @classmethod
     def _default_component_names(cls, data: Any) -> Any:
@@ -177,20 +227,6 @@ class RunCard(Section):
             return self.evaluation.reference
         return next((v.name for v in self.variants if v.defence is None), None)
 
-    @property
-    def source(self) -> Path | None:
-        return self._source
-
-    @property
-    def text(self) -> str | None:
-        """The card file's text as it was read (what the run record keeps as card.yaml)."""
-        return self._text
-
-    @property
-    def overrides(self) -> list[str]:
-        """The ``--set`` overrides applied on top of the file."""
-        return list(self._overrides)
-
     def output_dir(self) -> Path:
         """``output`` if given, else ``runs/<name>`` under the current directory."""
         return self.output if self.output is not None else Path("runs") / self.name
@@ -207,5 +243,20 @@ class RunCard(Section):
                 specs.append(("defence", f"variants.{i}.defence", v.defence))
         specs += [("attack", f"evaluation.attacks.{i}", a) for i, a in enumerate(self.evaluation.attacks)]
         return specs
+
+    def check(self, label: str, base_dir: Path | None) -> None:
+        from pydantic import ValidationError
+
+        from hepadv.cards.messages import describe_error
+        from hepadv.errors import CardError
+
+        for i, variant in enumerate(self.variants):
+            try:
+                self.variant_training(variant)
+            except ValidationError as exc:
+                raise CardError(f"{label}: variants.{i}.training.{describe_error(exc, TrainingSection)}") from None
+
+    def summary(self) -> str:
+        return f"run card: {self.dataset.name}, {self.model.name}; variants: {', '.join(v.name for v in self.variants)}"
 
 

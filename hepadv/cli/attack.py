@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from hepadv.cli.train import DeviceOption
+from hepadv.cli.options import DeviceOption, ProgressOption, ThreadsOption
+from hepadv.cli.report import ReportOption, refresh_report
 
 DEFAULT_TARGET = Path("cards/adv.yaml")
 DEFAULT_PLUGIN = "conservattack"
@@ -18,60 +19,80 @@ def register(app: typer.Typer) -> None:
 
 
 def attack_command(
-    target: Path = typer.Argument(DEFAULT_TARGET, metavar="[CARD_OR_RUN_DIR]",
-                                  help="Run card (its models are trained first if missing) or run directory."),
-    plugin: str = typer.Option(None, "--plugin", "-p", help=f"Attack to run, any registered one (per-event or "
-                                                            f"dataset-level); default {DEFAULT_PLUGIN}."),
-    attack_card: Path = typer.Option(None, "--card", help="Attack card with the params (default: "
-                                                          "cards/<plugin>.yaml when it exists)."),
-    set_: list[str] = typer.Option(None, "--set", help="Override an attack parameter: KEY=VALUE (repeatable), "
-                                                       "e.g. --set alpha=2."),
-    variant: str = typer.Option(None, "--variant", help="Attack only this variant (default: every variant)."),
-    split: str = typer.Option(None, "--split", help="train, val or test (default: the attack card's, else test)."),
-    max_events: int = typer.Option(None, "--max-events", min=1, help="Attack the first N events of the split."),
-    bins: int = typer.Option(None, "--bins", min=2, help="Histogram bins of the reported JSD (default: the "
-                                                         "attack's num_bins, else 200)."),
+    target: Path = typer.Argument(DEFAULT_TARGET, metavar="CARD_OR_RUN_DIR", show_default=False,
+                                  help="Run card (its models are trained first if missing) or run directory "
+                                       "\\[default: cards/adv.yaml]."),
+    plugin: str = typer.Option(None, "--plugin", "-p", metavar="NAME",
+                               help=f"Attack to run: any registered one \\[default: {DEFAULT_PLUGIN}]."),
+    attack_card: Path = typer.Option(None, "--card", metavar="CARD",
+                                     help="Attack card with the params \\[default: cards/PLUGIN.yaml if there is "
+                                          "one]."),
+    set_: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                   help="Override an attack parameter, e.g. alpha=2 (repeatable)."),
+    variant: str = typer.Option(None, "--variant", help="Attack only this variant \\[default: every variant]."),
+    split: str = typer.Option(None, "--split", metavar="train|val|test",
+                              help="Split to attack \\[default: the attack card's, else test]."),
+    max_events: int = typer.Option(None, "--max-events", min=1, metavar="N",
+                                   help="Attack the first N events of the split."),
+    bins: int = typer.Option(None, "--bins", min=2, max=100_000, metavar="N",
+                             help="Bins of the reported JSD \\[default: the attack's num_bins, else 200]."),
     device: str = DeviceOption,
-    output: Path = typer.Option(None, "--output", "-o", help="Output directory (default: "
-                                                             "RUN/attacks/<plugin>-<hash>)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    threads: int | None = ThreadsOption,
+    output: Path = typer.Option(None, "--output", "-o", metavar="DIR",
+                                help="Output folder \\[default: RUN/attacks/ID]."),
+    progress: bool = ProgressOption,
+    report: bool = ReportOption,
 ) -> None:
-    """Attack the trained models of a run and write the adversarial events, metrics.json and plots.
+    """Attack the trained models of a run; write the adversarial events, metrics.json and plots.
 
-    Example: [bold]hepadv attack --plugin conservattack --max-events 20000[/bold] attacks the main job's models
-    (cards/adv.yaml, trained first if needed) on their test split with the params of cards/conservattack.yaml;
-    [bold]hepadv attack --plugin fgsm --set epsilon=0.05[/bold] gives the same figures for FGSM.
+    Examples:
+
+    [bold]hepadv attack --plugin conservattack --max-events 20000[/bold]
+    (the main job's models, trained first if needed, with cards/conservattack.yaml)
+
+    [bold]hepadv attack --plugin fgsm --set epsilon=0.05[/bold]
+    (the same figures for FGSM)
     """
-    from hepadv.attacks.runner import check_params, run_attack
-    from hepadv.cards.attack_card import load_attack_card
-    from hepadv.cli.console import console
+    from hepadv.attacks.runner import run_attack
+    from hepadv.cards import load
+    from hepadv.cards.attack import AttackCard, attack_override
+    from hepadv.cards.packaged import packaged_cards
+    from hepadv.cli.progress import cli_progress
     from hepadv.errors import CardError
+    from hepadv.runs import open_run
 
-    card = None
-    if attack_card is not None:
-        card = load_attack_card(attack_card, set_ or [])
-    else:
+    reporter = cli_progress(progress)
+    overrides = [attack_override(item) for item in set_ or []]
+    source: Path | dict | None = attack_card
+    if source is None:
         guess = Path("cards") / f"{plugin or DEFAULT_PLUGIN}.yaml"
-        if guess.is_file():
-            card = load_attack_card(guess, set_ or [])
-    name = plugin or (card.attack.name if card is not None else DEFAULT_PLUGIN)
-    if card is not None and card.attack.name != name:
-        raise CardError(f"{attack_card}: holds params for {card.attack.name!r}, not for --plugin {name}")
-    if card is not None:
-        params: dict[str, Any] = card.attack.validated_params.model_dump()
+        if guess.is_file() or guess.stem in packaged_cards():
+            source = guess
+    if source is not None:
+        card = load(source, "attack", overrides, progress=reporter)
     else:
-        from hepadv.cards.load import apply_overrides
+        from hepadv.cards.load import apply_overrides, validate
 
-        params = apply_overrides({}, set_ or [], "--set")
-        check_params(name, params)
+        data = apply_overrides({"kind": "attack", "attack": {"name": plugin or DEFAULT_PLUGIN}}, overrides, "--set")
+        card = validate(data, "attack", "--plugin " + (plugin or DEFAULT_PLUGIN), overrides=overrides)
+    assert isinstance(card, AttackCard)
+    name = plugin or card.attack.name
+    if card.attack.name != name:
+        raise CardError(f"{source}: holds params for {card.attack.name!r}, not for --plugin {name}")
     if split is not None and split not in ("train", "val", "test"):
         raise CardError(f"--split {split!r}: expected train, val or test")
-    out, summary = run_attack(
-        target if target != DEFAULT_TARGET or card is None or card.run is None else card.run, name, params,
-        variant=variant, split=split or (card.split if card is not None else "test"),
-        max_events=max_events or (card.max_events if card is not None else None), device=device, output=output,
-        progress=progress, bins=bins, say=lambda text: console.print(f"[yellow]{text}[/yellow]", highlight=False))
+    from hepadv import get_attack
+
+    attack = get_attack(name)(card.attack.validated_params)
+    chosen = target if target != DEFAULT_TARGET or card.run is None else card.run
+    run, run_card = open_run(chosen, progress=reporter)
+    if threads:
+        run_card = run_card.model_copy(update={"threads": threads})
+    out, summary = run_attack(run_card, attack, run_dir=run.dir, variant=variant,
+                              split=split or card.split, max_events=max_events or card.max_events, device=device,
+                              output=output, progress=reporter, bins=bins, train_if_missing=not Path(chosen).is_dir())
     print_attack_summary(summary, out)
+    refresh_report(summary["run"], report)
 
 
 def print_attack_summary(summary: dict[str, Any], out: Path) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from hepadv.cli.cards import SetOption
+from hepadv.cli.options import DeviceOption, ProgressOption, SetOption
+from hepadv.cli.report import ReportOption, refresh_report, run_dir_of
 
 
 def register(app: typer.Typer) -> None:
@@ -15,66 +16,69 @@ def register(app: typer.Typer) -> None:
 
 
 def datamc_command(
-    card_file: Path | None = typer.Argument(None, metavar="[CARD]",
-                                            help="Data/MC card; default cards/datamc_SELECTION.yaml if present."),
-    selection: str | None = typer.Option(None, "--selection", "-s", help="dy, wc, ttsemilep or a plugin's."),
-    executor: str | None = typer.Option(None, "--executor", "-e", help="iterative, futures, dask, slurm or htcondor."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="dask scheduler address (default: local cluster)."),
-    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Workers, or batch jobs (slurm)."),
-    chunksize: int | None = typer.Option(None, "--chunksize", min=1, help="Events per chunk."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many chunks per sample."),
-    skip_bad_files: bool | None = typer.Option(None, "--skip-bad-files/--no-skip-bad-files",
-                                               help="Report and skip unreadable or unsuitable files."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (default RUN/datamc/SELECTION)."),
+    card_file: Path | None = typer.Argument(None, metavar="CARD", show_default=False,
+                                            help="Data/MC card \\[default: cards/datamc_SELECTION.yaml]."),
+    selection: str | None = typer.Option(None, "--selection", "-s", metavar="NAME",
+                                         help="dy, wc, ttsemilep or a plugin's."),
+    executor: str | None = typer.Option(None, "--executor", "-e", metavar="NAME",
+                                        help="iterative, futures, dask, slurm or htcondor."),
+    scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                         help="dask scheduler address \\[default: a local cluster]."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, max=10_000, metavar="N",
+                                       help="Workers, or batch jobs (slurm, htcondor)."),
+    chunksize: int | None = typer.Option(None, "--chunksize", min=1, metavar="N", help="Events per chunk."),
+    limit: int | None = typer.Option(None, "--limit", min=1, metavar="N", help="At most N chunks per sample."),
+    skip_bad_files: bool = typer.Option(False, "--skip-bad-files",
+                                        help="Report and skip unreadable files \\[default: the card's]."),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="DIR",
+                                       help="Output folder \\[default: RUN/datamc/NAME]."),
     set_: list[str] = SetOption,
-    device: str | None = typer.Option(None, "--device", help="Device for training a missing run."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    device: str | None = DeviceOption,
+    progress: bool = ProgressOption,
+    report: bool = ReportOption,
 ) -> None:
     """Histogram tagger outputs in data and MC, with KL(data || MC) per output, epoch and MC distortion."""
-    from hepadv.cli.console import console
-    from hepadv.datamc.card import load_datamc_card
+    from hepadv.cards.datamc import DataMCCard
+    from hepadv.cards.load import load, read_data
+    from hepadv.cards.packaged import packaged_cards
+    from hepadv.cli.progress import cli_progress
     from hepadv.datamc.run import run_datamc
     from hepadv.errors import CardError
 
-    if card_file is None and Path(f"cards/datamc_{selection or 'dy'}.yaml").is_file():
-        card_file = Path(f"cards/datamc_{selection or 'dy'}.yaml")
-    overrides = list(set_ or [])
+    reporter = cli_progress(progress)
+    if card_file is None:
+        guess = Path("cards") / f"datamc_{selection or 'dy'}.yaml"
+        if guess.is_file() or guess.stem in packaged_cards():
+            card_file = guess
     if selection is not None:
         from hepadv import get_selection
 
         get_selection(selection)  # unknown names: one line listing the known selections
     if scheduler is not None and (executor or "dask") != "dask":
         raise CardError("--scheduler needs --executor dask")
-    if executor is not None or scheduler is not None or workers is not None:
-        name = executor or ("dask" if scheduler else None)
-        if name is not None and name != _card_executor(card_file):
-            overrides.append(f"executor={{name: {name}, params: {{}}}}")  # another executor: its own defaults
-        # key by key, so the card's other executor params (partition, memory, ...) stay
-        for key, value in (("workers", workers), ("scheduler", scheduler)):
-            if value is not None:
-                overrides.append(f"executor.params.{key}={value}")
-    for key, value in (("chunksize", chunksize), ("max_chunks", limit), ("skip_bad_files", skip_bad_files),
-                       ("output", output)):
+    source = read_data(card_file, reporter)
+    data = source.data if isinstance(source.data, dict) else {}
+    overrides: list[str | tuple[str, object]] = []
+    if selection is not None and _name(data.get("selection"), "dy") != selection:
+        overrides.append(("selection", {"name": selection}))  # another selection: its default cuts
+    name = executor or ("dask" if scheduler else None)
+    if name is not None and name != _name(data.get("executor"), "iterative"):
+        overrides.append(("executor", {"name": name, "params": {}}))  # another executor: its own defaults
+    for key, value in (("executor.params.workers", workers), ("executor.params.scheduler", scheduler),
+                       ("chunksize", chunksize), ("max_chunks", limit), ("skip_bad_files", skip_bad_files or None),
+                       ("output", None if output is None else str(output))):
         if value is not None:
-            overrides.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
-    card = load_datamc_card(card_file, overrides)
-    if selection is not None and card.selection.name != selection:  # another selection: its default cuts
-        card = load_datamc_card(card_file, [*overrides, f"selection={{name: {selection}}}"])
-
-    def say(text: str) -> None:
-        console.print(text, highlight=False, markup=False)
-
-    results = run_datamc(card, progress=progress, say=say, device=device)
+            overrides.append((key, value))
+    card = load(source, "datamc", [*overrides, *(set_ or [])], progress=reporter)
+    assert isinstance(card, DataMCCard)
+    results = run_datamc(card, progress=reporter, device=device)
     print_summary(results)
+    refresh_report(run_dir_of(results.get("output")), report)
 
 
-def _card_executor(card_file: Path | None) -> str:
-    """The executor name the card file asks for (``iterative`` when it names none)."""
-    import yaml
-
-    data = yaml.safe_load(card_file.read_text()) if card_file is not None and card_file.is_file() else None
-    section = data.get("executor") if isinstance(data, dict) else None
-    return str(section.get("name", "iterative")) if isinstance(section, dict) else "iterative"
+def _name(section: object, default: str) -> str:
+    """The component name a card section gives (``default`` when it gives none)."""
+    return str(section.get("name", default)) if isinstance(section, dict) else default
 
 
 def print_summary(results: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from hepadv.cli.options import ProgressOption, SetOption
+from hepadv.cli.report import ReportOption, refresh_report, run_dir_of
 
 
 def register(app: typer.Typer) -> None:
@@ -15,25 +16,33 @@ def register(app: typer.Typer) -> None:
 
 
 def defend_command(
-    card_file: Path = typer.Argument(..., metavar="CARD", help="Defence card, e.g. cards/detector.yaml."),
+    card_file: Path = typer.Argument(..., metavar="CARD", show_default=False,
+                                     help="Defence card, e.g. cards/detector.yaml."),
     set_: list[str] = SetOption,
-    workers: int = typer.Option(None, "--workers", min=1, help="Processes for the R runs (default: the card's)."),
+    workers: int = typer.Option(None, "--workers", min=1, max=256, metavar="N",
+                                help="Processes for the R runs \\[default: the card's]."),
     progress: bool = ProgressOption,
+    report: bool = ReportOption,
 ) -> None:
     """Train R base models, attack them, apply the card's defence and score it grey-box (seed 004 sec. 6-9).
 
     Trained models, adversaries and detectors are kept in each run's directory and reused on the next call.
     """
-    from hepadv.cards.defence_card import load_defence_card
+    from hepadv.cards import load
+    from hepadv.cards.defence import DefenceCard
     from hepadv.cli.console import console
+    from hepadv.cli.progress import cli_progress
     from hepadv.defences.pipelines import defend
 
-    overrides = list(set_ or []) + ([f"workers={workers}"] if workers is not None else [])
-    card = load_defence_card(card_file, overrides)
-    result = defend(card, progress=progress)
+    reporter = cli_progress(progress)
+    overrides: list[str | tuple[str, object]] = [*(set_ or []), *([("workers", workers)] if workers else [])]
+    card = load(card_file, "defence", overrides, progress=reporter)
+    assert isinstance(card, DefenceCard)
+    result = defend(card, progress=reporter)
     console.print(_summary(result.metrics), highlight=False)
     console.print(f"[green]wrote[/green] {result.directory / 'metrics.json'} and plots/ in "
                   f"{result.metrics['seconds']:.0f} s", highlight=False)
+    refresh_report(run_dir_of(result.directory), report)
 
 
 def _summary(m: dict) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from hepadv import __version__
 from hepadv.cli.console import err_console, settings
@@ -39,6 +39,18 @@ class _ErrorBoundary(TyperGroup):
                 raise
             err_console.print("[bold yellow]interrupted[/bold yellow]", highlight=False)
             raise typer.Exit(Interrupted.exit_code) from None
+
+
+def _help_type(param: Any, ctx: Any) -> str | None:
+    """The type column of ``--help``: an option's own metavar (``KEY=VALUE``, ``N``), nothing for flags and
+    arguments (typer's default prints ``<bool>`` for every flag, as if it took a value)."""
+    if isinstance(param, TyperArgument) or getattr(param, "is_flag", False) or getattr(param, "is_bool_flag", False):
+        return None
+    return param.metavar
+
+
+TyperOption.display_type_rich = _help_type  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _help_type  # type: ignore[method-assign]
 
 
 def _version(value: bool) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepadv.data.spec import ABSURD
+#: Values above this magnitude are "randomly assigned large" placeholders (thesis 2.2.4).
+ABSURD = 1e30
+
 
 JET_FEATURES: tuple[str, ...] = (
     "Jet_eta",

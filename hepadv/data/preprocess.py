@@ -8,7 +8,6 @@ is exactly ``spec.transform(raw)`` of its jets, and so is every later input (att
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from hepadv.cards.schema import PreprocessSection
 from hepadv.data.base import FeatureSpec, RawJets
 from hepadv.data.weights import kinematic_weights
 from hepadv.errors import DataError
+from hepadv.ids import content_id
 from hepadv.io import atomic_path
 
 log = logging.getLogger("hepadv.data")
@@ -113,9 +113,7 @@ def prepare(raw: RawJets, section: PreprocessSection, seed: int | None = None) -
 def prepare_cached(dataset: object, section: PreprocessSection, cache_root: Path, seed: int | None = None,
                    ) -> PreparedData:
     """``prepare(dataset.load())``, reusing a cached result keyed by the dataset and preprocessing config."""
-    key_src = json.dumps([dataset.cache_key(), section.model_dump(mode="json"), seed, _CACHE_FORMAT],  # type: ignore[attr-defined]
-                         sort_keys=True)
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    key = content_id([dataset.cache_key(), section.model_dump(mode="json"), seed, _CACHE_FORMAT], 20)  # type: ignore[attr-defined]
     path = cache_root / "prepared" / f"{key}.npz"
     if section.cache and path.is_file():
         try:

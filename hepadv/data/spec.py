@@ -12,10 +12,8 @@ from typing import Any
 
 import numpy as np
 
-#: DeepCSV output classes in the thesis order.
-DEEPCSV_CLASSES: tuple[str, ...] = ("b", "bb", "c", "udsg")
-#: Values above this magnitude are "randomly assigned large" placeholders (thesis 2.2.4).
-ABSURD = 1e30
+from hepadv.data.classes import DEEPCSV_CLASSES, discriminators_for
+from hepadv.data.deepcsv_features import ABSURD, FEATURES, mark_missing
 
 
 @dataclass(frozen=True)
@@ -33,8 +31,6 @@ class MissingRules:
 
     def mark(self, raw: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
         """A float32 copy of ``raw`` (n, len(names)) with every missing value set to NaN."""
-        from hepadv.data.deepcsv_features import FEATURES, mark_missing
-
         out = np.array(raw, dtype=np.float32, copy=True)
         if out.ndim != 2 or out.shape[1] != len(names):
             raise ValueError(f"raw inputs of shape {out.shape} do not match {len(names)} feature names")
@@ -93,8 +89,6 @@ class FeatureSpec:
     @property
     def discriminators(self) -> dict[str, Any]:
         """The task's discriminators by name (BvsL... for DeepCSV, one for a binary task)."""
-        from hepadv.evaluation.discriminators import discriminators_for
-
         return discriminators_for(self.classes)
 
     def transform(self, raw: np.ndarray) -> np.ndarray:

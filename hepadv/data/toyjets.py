@@ -45,8 +45,6 @@ how ``hepadv.datamc.toynano`` makes "data" differ from the simulation in physica
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import zipfile
 from dataclasses import dataclass
@@ -65,6 +63,7 @@ from hepadv.data.deepcsv_features import (
     N_TRACKS,
     PLACEHOLDER,
 )
+from hepadv.ids import content_id
 from hepadv.io import atomic_path
 from hepadv.paths import cache_dir
 
@@ -520,7 +519,7 @@ class ToyJets(Dataset):
                "raw": True}
         if p.pv_pull != _Tuning.pv_pull:
             key["pv_pull"] = p.pv_pull
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return content_id(key)
 
     def cache_path(self) -> Path:
         """Where ``load`` keeps the generated arrays (read at call time, so ``HEPADV_CACHE_DIR`` applies)."""

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
+from hepadv.batch import slurm_job_states
 from hepadv.cards.schema import Section
 from hepadv.datamc.executors import Executor, ExecutorParams
 from hepadv.errors import HepadvError
@@ -380,20 +381,6 @@ def _seconds(walltime: str) -> int:
     for part in parts:
         total = total * 60 + part
     return total
-
-
-def slurm_job_states(ids: list[str]) -> dict[str, str]:
-    """SLURM state per job id; jobs squeue no longer lists (purged after MinJobAge) are "GONE"."""
-    if not ids:
-        return {}
-    out = subprocess.run(["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", "%i %T"], capture_output=True,
-                         text=True, check=False, timeout=30).stdout  # -t all: CANCELLED, FAILED, ... too
-    states = {i: "GONE" for i in ids}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] in states:
-            states[parts[0]] = parts[1]
-    return states
 
 
 def check_node_fits(cores: int, memory: str | None, partition: str | None) -> None:

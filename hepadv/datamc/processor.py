@@ -1,7 +1,8 @@
 """The coffea processor of the Data/MC study: it only orchestrates.
 
 Per chunk: select (``selections``), pick the jets, evaluate every tagger (``taggers``) raw and, on MC, under
-each distortion, and fill the histograms declared in ``histograms``. MC jets are weighted by genWeight (and
+each distortion, and fill the histograms declared in ``histograms`` (and the scale factors' CvsL x CvsB ones,
+``sfhists``). MC jets are weighted by genWeight (and
 the selection's sign, -1 for W+c same-sign events) and split by truth flavour; data jets are inclusive.
 Random draws come from a RandomStream keyed by (seed, distortion, sample, file, chunk start), so every
 executor fills identical histograms. With ``replicas`` > 0 every output histogram also gets its
@@ -29,6 +30,7 @@ from hepadv.datamc.histograms import (
     per_jet,
     replica_hist,
 )
+from hepadv.datamc.sfhists import FINE_BINS, fill_sf
 from hepadv.datamc.taggers import ModelTagger, StoredTagger, chunk_stream, truth_labels
 from hepadv.evaluation.replicas import DEFAULT_GROUPS, event_groups, group_weights
 from hepadv.random import RandomStream, derive_seed
@@ -58,6 +60,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         self.torch_threads = torch_threads
         self.replicas = replicas
         self.groups = groups
+        self.sf_bins = FINE_BINS  # the CvsL x CvsB grid (part of the chunk fingerprint: older chunks lack it)
 
     def process(self, events: Any) -> dict[str, Any]:
         # NanoAODSchema warns about cross-references our files do not have; a filter in the main process
@@ -107,6 +110,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
             "n_jets": {dataset: len(w)},
             "hists": {},
             "controls": {},
+            "sf": {},
         }
         filename, start = os.path.basename(meta.get("filename", "")), int(meta.get("entrystart", 0))
         t0 = time.perf_counter()
@@ -135,6 +139,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
                     if h is None:
                         h = hists[name] = output_hist(vs, f"{tagger.key} {name}")
                     h.fill(kind=kind, variation=variation, flavour=flavour, value=fill_value(v), weight=w)
+            fill_sf(out["sf"], tagger.key, values, vs, kind, flavour, w)  # CvsL x CvsB for scale factors
             timing["filling"] += time.perf_counter() - t0
             if boot is not None:
                 t0 = time.perf_counter()

@@ -10,7 +10,8 @@ variant (``nominal`` when there is one), replica by replica on the same events: 
 (other - reference, negative = the other is closer to data), standard deviation, floor, z. Files, all
 written atomically once processing has finished: ``results.json``, ``hists.pkl`` (the hist objects with
 their axes, replicas included), ``hists.root`` (one TH1 per tagger/output/sample/variation/flavour, via
-uproot; no replicas) and ``plots/``.
+uproot; TH2s of the scale factors' CvsL x CvsB histograms too; no replicas), ``sf_inputs.npz`` (those
+histograms as plain arrays for ``hepadv sf``, see ``sfhists``) and ``plots/``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from typing import Any
 import numpy as np
 
 from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS
+from hepadv.datamc.sfhists import SF_INPUTS, write_sf_inputs, write_sf_root
 from hepadv.evaluation.divergences import js_batch, kl_batch
 from hepadv.evaluation.replicas import Replicated, effective_size, replicated
 from hepadv.io import atomic_path, write_json
+from hepadv.runs.layout import PLOTS_DIR
 
 _EPOCH = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<variant>[^@]+)@e(?P<epoch>\d+)$")
 _KEY = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<variant>[^@]+)@(?P<point>best|e\d+)$")
@@ -189,19 +192,19 @@ def kl_vs_epoch(div: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(results: dict[str, Any], output: dict[str, Any], out: Path, card: Any) -> None:
-    """hists.pkl, hists.root, plots, then results.json last: its presence means the run is complete."""
+    """hists.pkl, hists.root, plots and results.json into ``out`` (a staging folder published as a whole)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").unlink(missing_ok=True)  # a failure below must not leave an older result looking current
     hist_objects = {"hists": output.get("hists", {}), "controls": output.get("controls", {}),
-                    "replicas": output.get("replicas", {})}
+                    "sf": output.get("sf", {}), "replicas": output.get("replicas", {})}
     with atomic_path(out / "hists.pkl", suffix=".pkl") as tmp:
         tmp.write_bytes(pickle.dumps(hist_objects, protocol=pickle.HIGHEST_PROTOCOL))
+    write_sf_inputs(hist_objects["sf"], out / SF_INPUTS)  # what hepadv sf reads (no pickle)
     if card.root:
         write_root(hist_objects, out / "hists.root")
     if card.plots:
         from hepadv.plotting.datamc import plot_report
 
-        results["plots"] = [str(p.relative_to(out)) for p in plot_report(results, hist_objects, out / "plots")]
+        results["plots"] = [str(p.relative_to(out)) for p in plot_report(results, hist_objects, out / PLOTS_DIR)]
     write_json(out / "results.json", results)
 
 
@@ -225,6 +228,7 @@ def write_root(hist_objects: dict[str, Any], path: Path) -> None:
                     sub = h[{"kind": kind, "flavour": flavour}]
                     if sub.sum().value != 0:
                         f[f"controls/{name}/{kind}_{flavour}"] = sub
+        write_sf_root(f, hist_objects.get("sf", {}), _safe)
 
 
 def _safe(text: str) -> str:

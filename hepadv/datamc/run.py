@@ -8,14 +8,19 @@ report (``report.write_report``). Nothing is written before the processing has f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepadv.datamc.card import DataMCCard, TaggerSection
+from hepadv.cards.datamc import DataMCCard, TaggerSection
 from hepadv.datamc.taggers import ModelTagger, StoredTagger, portable_model
 from hepadv.errors import CheckpointError, DataError, HepadvError
+from hepadv.progress import Progress, as_progress
+from hepadv.runs.layout import RunLayout
+from hepadv.runs.lock import run_lock
+from hepadv.runs.outputs import publish_dir
 
 log = logging.getLogger("hepadv.datamc")
 
@@ -54,8 +59,8 @@ def toynano_params(card: DataMCCard, selection_name: str) -> Any:
                          seed=t.seed, mismodelling=t.ip_scale(), effects=t.effects or {}, **extra)
 
 
-def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> tuple[dict[str, list[Path]],
-                                                                                     dict[str, str], str]:
+def sample_files(card: DataMCCard, selection_name: str, progress: Progress | None = None,
+                 ) -> tuple[dict[str, list[Path]], dict[str, str], str]:
     """(files per sample, tree per sample, origin): the card's files, or toynano files for the topology."""
     if card.mc is not None:
         samples = {"mc": card.mc} if card.data is None else {"data": card.data, "mc": card.mc}
@@ -64,37 +69,29 @@ def sample_files(card: DataMCCard, selection_name: str, say: Any = log.info) -> 
 
     params = toynano_params(card, selection_name)
     effects = ", ".join(f"{name} {size:+g}" for name, size in params.sizes().items()) or "none"
-    say(f"toynano {params.topology}: {params.n_events_mc:,} MC and {params.n_events_data:,} data events "
-        f"(data/MC differences: {effects}; generated once, then cached)")
+    as_progress(progress).note(f"toynano {params.topology}: {params.n_events_mc:,} MC and {params.n_events_data:,} "
+                               f"data events (data/MC differences: {effects}; generated once, then cached)")
     files = toynano_files(params)
     return {"data": [files["data"]], "mc": [files["mc"]]}, {"data": "Events", "mc": "Events"}, "toynano"
 
 
-def resolve_run(section: TaggerSection, say: Any = log.info, device: str | None = None) -> Path:
-    """The run directory of a model tagger; trains the card's run when it has no trained variant."""
+def resolve_run(section: TaggerSection, progress: Progress | None = None, device: str | None = None) -> Path:
+    """The run directory of a model tagger; a run card's run is trained first when it has no trained variant."""
     if section.run is not None:
         run_dir = Path(section.run)
         if not run_dir.is_dir():
             raise CheckpointError(f"run directory {run_dir} does not exist")
         return run_dir
     from hepadv.cards import load_card
+    from hepadv.runs.ensure import ensure_trained
 
-    card = load_card(section.card)  # type: ignore[arg-type]
-    run_dir = card.output_dir()
-    missing = [v.name for v in card.variants if not (run_dir / v.name / "checkpoints" / "best.pt").is_file()]
-    if missing:
-        if not section.train_if_missing:
-            raise CheckpointError(f"{run_dir}: no trained model for variant(s) {', '.join(missing)}; "
-                                  f"run hepadv train {section.card}")
-        say(f"{run_dir} has no trained model for {', '.join(missing)}: training them now with {section.card} "
-            "(hepadv.training.loop.train; done once, later runs reuse the checkpoints)")
-        from hepadv.training.loop import train
-
-        train(card, resume=True, device=device)
-    return run_dir
+    card = load_card(section.card, progress=progress)  # type: ignore[arg-type]
+    ensure_trained(card, section.variants, train_if_missing=section.train_if_missing, device=device,
+                   progress=progress, why="; done once, later runs reuse the checkpoints")
+    return card.output_dir()
 
 
-def build_taggers(card: DataMCCard, say: Any = log.info, device: str | None = None,
+def build_taggers(card: DataMCCard, progress: Progress | None = None, device: str | None = None,
                   ) -> tuple[list[ModelTagger | StoredTagger], Path | None]:
     """Tagger objects for the processor and the first model run's directory (where outputs go)."""
     from hepadv.runs import variants as run_variants
@@ -106,7 +103,7 @@ def build_taggers(card: DataMCCard, say: Any = log.info, device: str | None = No
         if section.stored is not None:
             taggers.append(StoredTagger(section.name or section.stored, section.stored))
             continue
-        run_dir = resolve_run(section, say, device)
+        run_dir = resolve_run(section, progress, device)
         first_run = first_run or run_dir
         available = run_variants(run_dir)
         variants = section.variants or available
@@ -114,7 +111,8 @@ def build_taggers(card: DataMCCard, say: Any = log.info, device: str | None = No
             if v not in available:
                 raise CheckpointError(f"{run_dir}: no trained variant {v!r}; trained: {', '.join(available) or 'none'}")
             if section.checkpoints == "all":
-                points: list[str | int] = ["best", *(e for e, _ in epoch_checkpoints(run_dir / v / "checkpoints"))]
+                epochs = epoch_checkpoints(RunLayout(run_dir).checkpoints(v))
+                points: list[str | int] = ["best", *(e for e, _ in epochs)]
             else:
                 points = list(section.checkpoints)
             for point in points:
@@ -193,60 +191,67 @@ def output_dir(card: DataMCCard, selection_name: str, run_dir: Path | None) -> P
     selections), else ``RUN/datamc/SELECTION`` of the first model run, else ``runs/NAME/datamc/SELECTION``."""
     if card.output is not None:
         return Path(str(card.output).replace("{selection}", selection_name))
-    base = run_dir if run_dir is not None else Path("runs") / card.name
-    return base / "datamc" / selection_name
+    return RunLayout(run_dir if run_dir is not None else Path("runs") / card.name).datamc_selection(selection_name)
 
 
-def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, device: str | None = None,
+def run_datamc(card: DataMCCard, *, progress: Progress | None = None, device: str | None = None,
                write: bool = True) -> dict[str, Any]:
     """Run the Data/MC study of ``card``; returns the results (also written under the output folder)."""
-    import time
-
-    from coffea import processor
-    from coffea.nanoevents import NanoAODSchema
-
-    from hepadv import get_attack, get_executor
     from hepadv.datamc.processor import DataMCProcessor
+    from hepadv.registry.manager import build
 
+    progress = as_progress(progress)
     selection = build_selection(card)
-    taggers, run_dir = build_taggers(card, say, device)
-    files, trees, origin = sample_files(card, selection.name, say)
+    taggers, run_dir = build_taggers(card, progress, device)
+    files, trees, origin = sample_files(card, selection.name, progress)
     inputs = check_inputs(files, trees, selection, taggers, card.skip_bad_files)
     inputs.origin = origin
     for line in inputs.skipped:
-        say(f"skipped bad file: {line}")
+        progress.note(f"skipped bad file: {line}")
     for line in inputs.notes:
-        say(line)
+        progress.note(line)
     distortions: list[tuple[str, Any]] = []
     for spec in card.distortions:
-        cls = get_attack(spec.name)
-        attack = cls(spec._validated if spec._validated is not None else cls.parse_params(spec.params))
+        attack = build("attack", spec)
         label = spec.name
         n = 2
         while label in {lab for lab, _ in distortions}:  # the same attack twice (e.g. two epsilons): name-2, ...
             label, n = f"{spec.name}-{n}", n + 1
         distortions.append((label, attack))
-    executor = get_executor(card.executor.name)(card.executor._validated or card.executor.params)
     proc = DataMCProcessor(selection, taggers, {"data": "data", "mc": "mc"}, distortions, seed=card.seed,
                            torch_threads=1,  # one thread per worker: no oversubscription, comparable per-worker rates
                            replicas=card.bootstrap.replicas, groups=card.bootstrap.groups)
     # every needed branch is read in one bulk uproot call per chunk (coffea "preload"), not branch by branch
     fileset = {s: {"files": {str(p): inputs.tree[s] for p in ps},
                    "preload": proc.branches(inputs.keys[s], s == "mc")} for s, ps in inputs.files.items()}
+    out = output_dir(card, selection.name, run_dir)
+    executor = build_executor(card, out / "logs")
+    with contextlib.ExitStack() as stack:
+        if write:
+            stack.enter_context(run_lock(out, progress.note))
+        return _process(card, selection, taggers, distortions, inputs, executor, proc, fileset, out, write, progress)
+
+
+def _process(card: DataMCCard, selection: Any, taggers: list[Any], distortions: list[tuple[str, Any]],
+             inputs: Inputs, executor: Any, proc: Any, fileset: dict[str, Any], out: Path, write: bool,
+             progress: Progress) -> dict[str, Any]:
     import tempfile
+    import time
+
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
 
     from hepadv.datamc.chunks import open_store, run_chunks
 
-    out = output_dir(card, selection.name, run_dir)
     scratch = None if write else tempfile.TemporaryDirectory(prefix="hepadv-chunks-")  # write=False: leave no files
     # completed chunks persist here, so an interrupted run resumes (hepadv.datamc.chunks)
     store = open_store(out if scratch is None else Path(scratch.name), proc)
     t0 = time.perf_counter()
-    with executor.run(status=progress) as coffea_executor:
+    with executor.run(status=progress.shows_bars) as coffea_executor:
         runner = processor.Runner(executor=coffea_executor, schema=NanoAODSchema, chunksize=card.chunksize,
                                   maxchunks=card.max_chunks, skipbadfiles=False, checkpointer=store)
         try:
-            output, chunk_stats = run_chunks(runner, fileset, proc, store, say, card.skip_bad_files)
+            output, chunk_stats = run_chunks(runner, fileset, proc, store, progress.note, card.skip_bad_files)
         except HepadvError:
             raise
         except Exception as exc:
@@ -263,15 +268,26 @@ def run_datamc(card: DataMCCard, *, progress: bool = True, say: Any = log.info, 
         inputs.files[sample] = [p for p in paths if not any(b.startswith(f"{p}:") for b in chunk_stats.bad_files)]
     results = build_results(output, card, selection, taggers, distortions, inputs, wall)
     results["chunks"] = chunk_stats.to_dict()
-    if origin == "toynano":  # what the "data" is: the data/MC differences applied, with their sizes
+    if inputs.origin == "toynano":  # what the "data" is: the data/MC differences applied, with their sizes
         params = toynano_params(card, selection.name)
         results["toynano"] = {"topology": params.topology, "n_events_mc": params.n_events_mc,
                               "n_events_data": params.n_events_data, "seed": params.seed,
                               "effects": params.sizes()}
     if write:
-        write_report(results, output, out, card)
+        with publish_dir(out, keep=("chunks", "logs")) as staging:
+            write_report(results, output, staging, card)
         results["output"] = str(out)
     return results
+
+
+def build_executor(card: DataMCCard, logs: Path) -> Any:
+    """The card's executor; batch-system worker logs go to ``logs`` (in the output folder) unless the card says."""
+    from hepadv.registry.manager import build
+
+    params = card.executor.validated_params
+    if "log_directory" in type(params).model_fields and params.log_directory is None:
+        params = params.model_copy(update={"log_directory": str(logs.resolve())})
+    return build("executor", card.executor, params)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -115,7 +115,7 @@ class ModelTagger:
         if labels is not None:
             y = torch.as_tensor(labels)
             for label, attack in distortions:
-                inputs[label] = attack(m.model, x, y if attack.needs_labels else None, m.spec, rng=stream_of(label))
+                inputs[label] = attack.generate(m.model, x, y, m.spec, stream_of(label)).x_adv
         out: dict[str, dict[str, np.ndarray]] = {}
         for variation, xv in inputs.items():
             with torch.no_grad():

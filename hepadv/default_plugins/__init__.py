@@ -10,5 +10,5 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hepadv.default_plugins.defences",
     "hepadv.default_plugins.selections",
     "hepadv.default_plugins.executors",
-    "hepadv.default_plugins.commands",
+    "hepadv.cli.commands",  # the CLI registers its commands like any plugin; only hepadv.cli imports hepadv.cli
 )

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hepadv.components import ComponentParams
 from hepadv.data.masks import FeatureMasks
@@ -54,6 +54,23 @@ class AdversarialTraining(TrainingDefence):
         mix_alpha: float | None = Field(None, ge=0, le=1)
         attack_params: dict[str, Any] = Field(default_factory=dict)
 
+        @field_validator("attack")
+        @classmethod
+        def _per_event(cls, name: str) -> str:
+            """Every minibatch is attacked on its own: a dataset-level attack has no meaning here."""
+            from hepadv import get_attack
+            from hepadv.errors import UnknownComponentError
+
+            try:
+                attack_cls = get_attack(name)
+            except UnknownComponentError as exc:
+                raise ValueError(str(exc)) from None
+            if attack_cls.kind != "per-event":
+                raise ValueError(f"{name!r} is a dataset-level attack; adversarial training attacks each minibatch "
+                                 "and needs a per-event one (fgsm, pgd, ...); for CONSERVAttack adversaries use "
+                                 "hepadv defend with iterative_adversarial_training")
+            return name
+
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         from hepadv import get_attack
@@ -64,11 +81,23 @@ class AdversarialTraining(TrainingDefence):
         shared = {k: v for k, v in (("epsilon", p.epsilon), ("relative_cap", p.relative_cap)) if k in fields}
         self.attack = attack_cls({**shared, **p.attack_params})
 
+    @property
+    def graph_safe(self) -> bool:
+        """Whether the batch loss may be replayed from a CUDA graph (``hepadv.training.step.graph_safe``).
+
+        True for hepadv's own FGSM and PGD: kernels only, random starts drawn on the device, no state kept
+        between batches. Any other attack (a plugin's, or noise drawn from its own generator) runs eagerly.
+        """
+        from hepadv.attacks.fgsm import FGSM
+        from hepadv.attacks.pgd import PGD
+
+        return type(self.attack) in (FGSM, PGD)
+
     def batch_loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
                    loss_fn: LossFn, masks: FeatureMasks) -> torch.Tensor:
         with crafting(model):
             # no random stream: random draws follow the training RNG, which checkpoints restore on --resume
-            x_adv = self.attack.perturb(model, x, y, masks, None)
+            x_adv = self.attack.perturb_batch(model, x, y, masks, None)
         loss_adv = loss_fn(model(x_adv), y, w)
         if self.params.mix_alpha is None:
             return loss_adv

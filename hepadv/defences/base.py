@@ -9,6 +9,7 @@ import torch
 
 from hepadv.components import Component
 from hepadv.data.masks import FeatureMasks
+from hepadv.progress import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y, w) -> scalar
 
@@ -47,7 +48,7 @@ class FilterDefence(Defence):
     pipeline: ClassVar[str] = "detector"
 
     def fit(self, clean: torch.Tensor, adversarial: torch.Tensor, clean_val: torch.Tensor,
-            adversarial_val: torch.Tensor, seed: int, progress: bool = False) -> dict[str, Any]:
+            adversarial_val: torch.Tensor, seed: int, progress: Progress | None = None) -> dict[str, Any]:
         """Train on (clean = 1, adversarial = 0); return a small history for the record."""
         raise NotImplementedError
 

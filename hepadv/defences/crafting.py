@@ -1,5 +1,5 @@
-"""One way to craft adversaries with ANY registered attack: per-event (``Attack.__call__``, batched) or
-dataset-level (``DatasetAttack.run``, the whole set at once, e.g. CONSERVAttack).
+"""Crafting adversaries for the defence pipelines with any registered attack (``Attack.generate``, per-event or
+dataset-level alike), and deciding which ones fool a model.
 
 Every defence pipeline goes through ``craft`` and ``fooled_by``, so a third-party attack works everywhere
 once registered. Fooling is the paper's eq. 5 for the scoring model: its predicted class changes,
@@ -14,31 +14,17 @@ import numpy as np
 import torch
 
 from hepadv.data.spec import FeatureSpec
-from hepadv.errors import HepadvError
+from hepadv.progress import Progress
 from hepadv.random import RandomStream, derive_seed
 
 
-def is_dataset_attack(attack: Any) -> bool:
-    """Dataset-level attacks declare ``kind = "dataset"`` and implement ``run``."""
-    return getattr(type(attack), "kind", "per-event") == "dataset" and callable(getattr(attack, "run", None))
-
-
 def craft(attack: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, spec: FeatureSpec,
-          seed: int, progress: bool = False) -> torch.Tensor:
+          seed: int, progress: Progress | None = None) -> torch.Tensor:
     """Adversarial copy of ``x`` (n, d) scaled, crafted on ``model``; ``seed`` fixes any random draws.
 
     ``y`` may be None only for label-free attacks; an attack that needs labels gets a one-line error.
     """
-    if attack.needs_labels and y is None:
-        raise HepadvError(f"attack {attack.name!r} needs truth labels, but this sample has none; use a "
-                          "label-free attack (e.g. gaussian_noise, systematic_shift)")
-    labels = y if attack.needs_labels else None
-    if len(x) == 0:
-        return x.clone()
-    if is_dataset_attack(attack):
-        result = attack.run(model, x, labels, spec, rng=int(seed % (2**31)), progress=progress)
-        return result.x_adv.detach()
-    return attack(model, x, labels, spec, RandomStream(seed)).detach()
+    return attack.generate(model, x, y, spec, RandomStream(seed), progress).x_adv.detach()
 
 
 @torch.no_grad()
@@ -63,11 +49,3 @@ def attack_seed(seed: int, run: int, split: str, tag: str = "") -> int:
     return derive_seed(seed, "defence-attack", run, split, tag)
 
 
-def describe_attack(attack: Any) -> dict[str, Any]:
-    """The attack as data for metrics files, for either kind (dataset-level attacks have no ``describe``)."""
-    own = getattr(attack, "describe", None)
-    if callable(own):
-        return dict(own())
-    params = attack.params.model_dump(mode="json")
-    return {"id": attack.id(), "name": attack.name, "params": params, "label": attack.label(),
-            "needs_labels": attack.needs_labels, "kind": getattr(type(attack), "kind", "dataset")}

@@ -17,6 +17,7 @@ from torch import nn
 
 from hepadv.components import ComponentParams
 from hepadv.defences.base import FilterDefence
+from hepadv.progress import Progress
 
 
 def fooling_ratios(fooled: np.ndarray, caught: np.ndarray) -> tuple[float, float]:
@@ -89,7 +90,7 @@ class AdversarialDetector(FilterDefence):
         return DetectorNet(n_features, list(self.params.hidden), self.params.batch_norm)
 
     def fit(self, clean: torch.Tensor, adversarial: torch.Tensor, clean_val: torch.Tensor,
-            adversarial_val: torch.Tensor, seed: int, progress: bool = False) -> dict[str, Any]:
+            adversarial_val: torch.Tensor, seed: int, progress: Progress | None = None) -> dict[str, Any]:
         p = self.params
         torch.manual_seed(seed)
         net = self._build(clean.shape[1])

@@ -10,9 +10,7 @@ The R runs are independent and can run in parallel processes (``workers`` in the
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepadv.cards.defence_card import DefenceCard
+from hepadv.cards.defence import DefenceCard
 from hepadv.cards.schema import RunCard, VariantSection
 from hepadv.data.preprocess import PreparedData, Split
 from hepadv.data.spec import FeatureSpec
 from hepadv.errors import DataError
+from hepadv.ids import content_id
 from hepadv.io import atomic_path
+from hepadv.progress import Progress
 from hepadv.random import derive_seed
 
 log = logging.getLogger("hepadv.defences")
@@ -72,12 +72,15 @@ def base_runs(dcard: DefenceCard) -> list[BaseRun]:
     return runs
 
 
-def train_base(run: BaseRun, progress: bool) -> tuple[torch.nn.Module, PreparedData]:
+def train_base(run: BaseRun, progress: Progress | None) -> tuple[torch.nn.Module, PreparedData]:
     """The run's trained model (trained now only if its directory has no finished training) and its data."""
-    from hepadv.training.loop import train
+    from hepadv.runs.ensure import ensure_trained
+    from hepadv.runs.trained import Run, load_trained
 
-    result = train(run.card, resume=True, progress=progress)
-    return result.variants[run.variant.name].model.eval(), result.data
+    result = ensure_trained(run.card, [run.variant.name], complete=True, progress=progress)
+    if result is not None:
+        return result.variants[run.variant.name].model.eval(), result.data
+    return load_trained(run.dir, run.variant.name).model.eval(), Run(run.dir).data(run.card)
 
 
 def class_indices(spec: FeatureSpec, names: list[str] | None) -> np.ndarray:
@@ -111,11 +114,11 @@ class Adversaries:
 
 
 def adversaries(run: BaseRun, model: torch.nn.Module, attack: Any, split_name: str, split: Split, spec: FeatureSpec,
-                idx: np.ndarray, seed: int, progress: bool = False) -> Adversaries:
+                idx: np.ndarray, seed: int, progress: Progress | None = None) -> Adversaries:
     """Adversaries of ``split[idx]`` crafted on ``model`` with ``attack``, read back from disk when made before."""
     from hepadv.defences.crafting import craft, fooled_by
 
-    key = hashlib.sha256(idx.astype(np.int64).tobytes() + str(seed).encode()).hexdigest()[:10]
+    key = content_id({"rows": idx.astype(np.int64), "seed": seed}, 10)
     path = run.dir / "adversaries" / f"{attack.id()}-{split_name}-{key}.npz"
     if path.is_file():
         with np.load(path) as z:
@@ -128,40 +131,3 @@ def adversaries(run: BaseRun, model: torch.nn.Module, attack: Any, split_name: s
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, idx=adv.idx, x_adv=adv.x_adv, fooled=adv.fooled)
     return adv
-
-
-@dataclass(frozen=True)
-class Job:
-    """What a worker process needs to do one run's share: the parsed card and the run index."""
-
-    raw: dict[str, Any]
-    label: str
-    base_dir: str
-    index: int
-    progress: bool
-    threads: int
-
-
-def run_job(job: Job) -> dict[str, Any]:
-    """Train, attack and defend one base run (module level, so a process pool can pickle it)."""
-    from hepadv.cards.defence_card import validate_defence_card
-    from hepadv.defences.pipelines import pipeline_for
-
-    torch.set_num_threads(job.threads)
-    dcard = validate_defence_card(job.raw, job.label, Path(job.base_dir))
-    return pipeline_for(dcard).per_run(dcard, base_runs(dcard)[job.index], job.progress)
-
-
-def run_all(dcard: DefenceCard, progress: bool) -> list[dict[str, Any]]:
-    """Each run's share, serially in this process (workers 1) or in ``workers`` spawned processes."""
-    import multiprocessing
-
-    source = dcard._source
-    base_dir = str(source.resolve().parent) if source is not None else str(Path.cwd())
-    workers = min(dcard.workers, dcard.runs)
-    jobs = [Job(dcard.raw, dcard.label, base_dir, j, progress and workers == 1, dcard.threads)
-            for j in range(dcard.runs)]
-    if workers == 1:
-        return [run_job(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(run_job, jobs))

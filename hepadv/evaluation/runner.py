@@ -17,9 +17,11 @@ from hepadv.data.preprocess import PreparedData
 from hepadv.errors import CardError
 from hepadv.evaluation.comparison import compare
 from hepadv.evaluation.scoring import score_model, transfer_matrix
-from hepadv.runs import check_spec, load_trained
+from hepadv.progress import Progress, as_progress
+from hepadv.runs.layout import RunLayout
+from hepadv.runs.trained import check_spec, load_trained
 from hepadv.training.checkpoint import epoch_checkpoints
-from hepadv.training.device import resolve_device
+from hepadv.training.device import resolve_device, torch_threads
 
 
 def build_attacks(card: RunCard) -> list[Attack]:
@@ -29,9 +31,15 @@ def build_attacks(card: RunCard) -> list[Attack]:
 
 
 def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData | None = None,
-                 progress: bool = True, run_dir: Path | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, run_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate every trained variant of ``card`` (models read from ``run_dir``, default the card's output)."""
-    from hepadv.evaluation.report import write_report
+    with torch_threads(card.threads):
+        return _evaluate_run(card, device, data, progress, run_dir)
+
+
+def _evaluate_run(card: RunCard, device: str | None, data: PreparedData | None, progress: Progress | None,
+                  run_dir: Path | None) -> dict[str, Any]:
+    from hepadv.evaluation.outputs import write_evaluation
     from hepadv.training.loop import load_data
 
     out = Path(run_dir) if run_dir is not None else card.output_dir()
@@ -56,8 +64,8 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
     seed = card.evaluation_seed()
     transfer = ev.transfer and len(names) > 1
 
-    results: dict[str, Any] = {"n_test_jets": n, "classes": list(spec.classes), "discriminators": discs,
-                               "attacks": [a.describe() for a in attacks], "variants": {}}
+    results: dict[str, Any] = {"run_dir": str(out), "n_test_jets": n, "classes": list(spec.classes),
+                               "discriminators": discs, "attacks": [a.describe() for a in attacks], "variants": {}}
     probs: dict[str, dict[str, Any]] = {}
     crafted: dict[str, dict[str, torch.Tensor]] = {}
     for name, trained in best.items():
@@ -66,14 +74,16 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
         entry: dict[str, Any] = {"best_epoch": trained.provenance.get("best_epoch"), "metrics": scored.metrics,
                                  "history": trained.history, "per_epoch": []}
         if ev.every_epoch:
-            for epoch, _path in _progress(epoch_checkpoints(out / name / "checkpoints"), progress,
-                                          f"evaluating {name}"):
-                if epoch == trained.epoch:
-                    aucs = scored.aucs()  # the best checkpoint, already scored
-                else:
-                    model = load_trained(out, name, epoch, dev).model
-                    aucs = score_model(model, x, y, spec, attacks, discs, ev.batch_size, seed).aucs()
-                entry["per_epoch"].append({"epoch": epoch, **aucs})
+            epochs = epoch_checkpoints(RunLayout(out).checkpoints(name))
+            with as_progress(progress).task(f"evaluating {name}", total=len(epochs), unit="epoch") as bar:
+                for epoch, _path in epochs:
+                    if epoch == trained.epoch:
+                        aucs = scored.aucs()  # the best checkpoint, already scored
+                    else:
+                        model = load_trained(out, name, epoch, dev).model
+                        aucs = score_model(model, x, y, spec, attacks, discs, ev.batch_size, seed).aucs()
+                    entry["per_epoch"].append({"epoch": epoch, **aucs})
+                    bar.advance()
         results["variants"][name] = entry
     attack_ids = [a.id() for a in attacks]
     results["comparison"] = compare({v: e["metrics"] for v, e in results["variants"].items()}, attack_ids,
@@ -81,15 +91,6 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
     if transfer:
         results["transfer"] = transfer_matrix({v: t.model for v, t in best.items()}, crafted, y.cpu().numpy(),
                                               discs, spec.classes, ev.batch_size)
-    write_report(out, results, probs, data.test.y[:n], plots=ev.plots)
+    write_evaluation(out, results, probs, data.test.y[:n], plots=ev.plots)
     return results
 
-
-def _progress(items: list[Any], enabled: bool, label: str) -> Any:
-    if not enabled or not items:
-        return items
-    from rich.progress import track
-
-    from hepadv.cli.console import console
-
-    return track(items, description=label, console=console, transient=True)

@@ -16,6 +16,7 @@ import torch
 from hepadv.attacks.base import Attack
 from hepadv.data.spec import FeatureSpec
 from hepadv.evaluation.roc import evaluate_discriminators
+from hepadv.progress import Progress
 from hepadv.random import RandomStream, derive_seed
 
 RAW = "raw"
@@ -43,7 +44,8 @@ def probabilities(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> n
 
 
 def score_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, spec: FeatureSpec, attacks: list[Attack],
-                discriminators: list[str], batch_size: int, seed: int, keep_inputs: bool = False) -> Scored:
+                discriminators: list[str], batch_size: int, seed: int, keep_inputs: bool = False,
+                progress: Progress | None = None) -> Scored:
     """Metrics of one model on raw inputs and under each attack.
 
     With ``keep_inputs`` the attacked inputs of model-dependent attacks come back too, so they can be
@@ -53,7 +55,7 @@ def score_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, spec: 
     probs = {RAW: probabilities(model, x, batch_size)}
     inputs: dict[str, torch.Tensor] = {}
     for attack in attacks:
-        x_adv = attack(model, x, y if attack.needs_labels else None, spec, attack_stream(seed, attack))
+        x_adv = attack.generate(model, x, y, spec, attack_stream(seed, attack), progress).x_adv
         probs[attack.id()] = probabilities(model, x_adv, batch_size)
         if keep_inputs and attack.needs_labels:
             inputs[attack.id()] = x_adv

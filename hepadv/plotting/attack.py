@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from hepadv.attacks.conservattack.figures import correlation_change, histogram_pair
+from hepadv.evaluation.visibility import correlation_change, histogram_pair
 from hepadv.plotting.style import add_label, new_figure, savefig, style_context
 
 

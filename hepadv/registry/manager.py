@@ -14,8 +14,10 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
+from pydantic import BaseModel
 
 from hepadv.errors import RegistryError, UnknownComponentError
+from hepadv.plugin_api import PLUGIN_API
 from hepadv.registry import hookspecs
 from hepadv.registry.components import Registry
 
@@ -41,6 +43,7 @@ class PluginInfo:
     source: str  # "built-in", "entry point" or "registered"
     components: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # deprecations: still working, to be updated
 
 
 @dataclass
@@ -134,7 +137,12 @@ def _build_registries(state: _State) -> dict[str, Registry[Any]]:
         for impl in reversed(caller.get_hookimpls()):  # registration order
             plugin_name = impl.plugin_name
 
-            def register(component: type, _plugin: str = plugin_name, _registry: Registry[Any] = registry) -> None:
+            def register(component: type, _plugin: str = plugin_name, _registry: Registry[Any] = registry,
+                         _kind: str = kind) -> None:
+                problem = api_problem(_kind, component)
+                if problem is not None:
+                    raise PluginRefused(f"plugin {_plugin!r} refused (plugin API {PLUGIN_API}): {problem}")
+                infos[_plugin].notes += [n for n in api_notes(component) if n not in infos[_plugin].notes]
                 _registry.add(component, _plugin)
 
             kwargs = {"register": register} if "register" in impl.argnames else {}
@@ -143,6 +151,8 @@ def _build_registries(state: _State) -> dict[str, Registry[Any]]:
                 continue
             try:
                 impl.function(**kwargs)
+            except PluginRefused as exc:  # written for an API this hepadv no longer runs: reported, not run
+                infos[plugin_name].error = str(exc)
             except RegistryError:
                 raise
             except Exception as exc:  # a broken third-party plugin is reported, the rest keeps working
@@ -151,6 +161,32 @@ def _build_registries(state: _State) -> dict[str, Registry[Any]]:
             infos[entry.plugin].components.setdefault(kind, []).append(entry.name)
         registries[kind] = registry
     return registries
+
+
+class PluginRefused(RegistryError):
+    """A component written against a plugin API this hepadv cannot run."""
+
+
+#: Base class every component of a kind must derive from, for the kinds whose contract is dispatched on.
+REQUIRED_BASES: dict[str, str] = {"attack": "hepadv.attacks.base:Attack"}
+
+
+def api_problem(kind: str, component: type) -> str | None:
+    """Why ``component`` cannot run under this plugin API (None: it can)."""
+    base = REQUIRED_BASES.get(kind)
+    name = getattr(component, "name", getattr(component, "__name__", repr(component)))
+    if base is not None:
+        module, _, cls_name = base.partition(":")
+        required = getattr(importlib.import_module(module), cls_name)
+        if not (isinstance(component, type) and issubclass(component, required)):
+            return f"{kind} {name!r} does not subclass {module}.{cls_name}"
+    check = getattr(component, "api_problem", None)
+    return check() if callable(check) else None
+
+
+def api_notes(component: type) -> list[str]:
+    notes = getattr(component, "api_notes", None)
+    return list(notes()) if callable(notes) else []
 
 
 def hookspecs_names() -> list[str]:
@@ -178,6 +214,16 @@ def lookup(kind: str, name: str) -> Any:
     failed = [i for i in _get_state().infos.values() if i.error]
     hint = "; ".join(f"plugin {i.name!r} failed to load ({i.error})" for i in failed)
     raise UnknownComponentError(registry.unknown_message(name) + (f"; note: {hint}" if hint else ""))
+
+
+def build(kind: str, spec: Any, params: Any = None) -> Any:
+    """An instance of the component a card names: ``spec`` is a ``ComponentSpec`` (its validated params are used
+    unless ``params`` is given) or a name. The one place a component is made from a card."""
+    name = spec if isinstance(spec, str) else spec.name
+    cls = lookup(kind, name)
+    if params is None and not isinstance(spec, str):
+        params = spec._validated if spec._validated is not None else spec.params
+    return cls(params if isinstance(params, BaseModel) else cls.parse_params(params or {}))
 
 
 def _registries() -> dict[str, Registry[Any]]:

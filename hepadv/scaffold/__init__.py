@@ -57,8 +57,12 @@ def version_range(version: str) -> str:
     return f"hepadv>={major}.{minor},<{major + 1}"
 
 
-def new_plugin(raw_name: str, kind: str, directory: Path, label_free: bool = False) -> Path:
-    """Write the package for ``kind`` into ``directory/<distribution>`` and return that path."""
+def new_plugin(raw_name: str, kind: str, directory: Path, label_free: bool = False,
+               taken_commands: set[str] | frozenset[str] = frozenset()) -> Path:
+    """Write the package for ``kind`` into ``directory/<distribution>`` and return that path.
+
+    ``taken_commands``: the CLI's command names (a command plugin may not reuse one).
+    """
     from hepadv import __version__
 
     spec = _kind(kind)
@@ -68,7 +72,7 @@ def new_plugin(raw_name: str, kind: str, directory: Path, label_free: bool = Fal
     target = Path(directory) / name.distribution
     if target.exists():
         raise ScaffoldError(f"{target} already exists; choose another name or directory")
-    _check_free(spec, name)
+    _check_free(spec, name, taken_commands)
     files = render(spec, name, version_range(__version__), label_free)
     for rel, text in files.items():
         path = target / rel
@@ -83,7 +87,7 @@ def _kind(kind: str) -> Kind:
     return KINDS[kind]
 
 
-def _check_free(spec: Kind, name: PluginName) -> None:
+def _check_free(spec: Kind, name: PluginName, taken_commands: set[str] | frozenset[str]) -> None:
     """Refuse a name some installed plugin already registers (the new one could never load next to it)."""
     from importlib import metadata
 
@@ -96,10 +100,5 @@ def _check_free(spec: Kind, name: PluginName) -> None:
         registry = get_registry(spec.registry_kind)
         if name.component in registry:
             raise ScaffoldError(f"{spec.registry_kind} {name.component!r} already exists; choose another name")
-    if spec.key == "command":
-        import typer.main
-
-        from hepadv.cli.main import build_app
-
-        if name.command in typer.main.get_command(build_app()).commands:  # type: ignore[attr-defined]
-            raise ScaffoldError(f"command {name.command!r} already exists; choose another name")
+    if spec.key == "command" and name.command in taken_commands:
+        raise ScaffoldError(f"command {name.command!r} already exists; choose another name")

@@ -603,7 +603,7 @@ class $cls(FilterDefence):
         self.mean = self.std = self.reference = torch.zeros(0)
 
     def fit(self, clean: torch.Tensor, adversarial: torch.Tensor, clean_val: torch.Tensor,
-            adversarial_val: torch.Tensor, seed: int, progress: bool = False) -> dict[str, Any]:
+            adversarial_val: torch.Tensor, seed: int, progress: Any = None) -> dict[str, Any]:
         clean = clean.float()
         self.mean, self.std = clean.mean(dim=0), clean.std(dim=0).clamp_min(1e-6)
         keep = torch.randperm(len(clean), generator=torch.Generator().manual_seed(seed))[: self.params.max_reference]
@@ -740,9 +740,11 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 
-from hepadv.attacks.dataset_level import DatasetAttack, DatasetAttackParams, DatasetAttackResult
+from hepadv.attacks.base import AttackResult, DatasetAttack, DatasetAttackParams
 from hepadv.data.masks import FeatureMasks
 from hepadv.data.spec import FeatureSpec
+from hepadv.progress import Progress
+from hepadv.random import RandomStream
 
 
 class $cls(DatasetAttack):
@@ -760,11 +762,10 @@ class $cls(DatasetAttack):
         batch_size: int = Field(65536, ge=1, description="events per gradient pass")
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, spec: FeatureSpec,
-               masks: FeatureMasks, rng: Any, progress: bool) -> DatasetAttackResult:
+               masks: FeatureMasks, rng: RandomStream | None, progress: Progress | None) -> AttackResult:
         from hepadv.attacks.fgsm import loss_gradient
 
-        if y is None:
-            raise ValueError("$component needs labels")
+        assert y is not None  # generate() refuses a labelled attack without labels before calling this
         bs = self.params.batch_size
         sign = torch.cat([loss_gradient(model, x[i : i + bs], y[i : i + bs]).sign() for i in range(0, len(x), bs)])
         movable = masks.movable(x)
@@ -773,7 +774,7 @@ class $cls(DatasetAttack):
         x_adv = (x + torch.where(movable, step - mean_step, 0.0)).detach()
         with torch.no_grad():
             fooled = model(x_adv).argmax(dim=1) != model(x).argmax(dim=1)
-        return DatasetAttackResult(x_adv, fooled, info={"largest_mean_step": float(mean_step.abs().max())})
+        return AttackResult(x_adv, fooled, info={"largest_mean_step": float(mean_step.abs().max())})
 '''
 
 DATASET_ATTACK_TEST = '''\
@@ -789,6 +790,7 @@ import torch
 
 import hepadv
 from hepadv.data.spec import FeatureSpec, MissingRules
+from hepadv.errors import HepadvError
 from hepadv.registry import reset
 from $package.attack import $cls
 
@@ -808,7 +810,7 @@ def setup():  # type: ignore[no-untyped-def]
 
 def test_means_kept_and_frozen_features_untouched() -> None:
     model, x, y, spec = setup()
-    result = $cls(epsilon=0.2, batch_size=64).run(model, x, y, spec)
+    result = $cls(epsilon=0.2, batch_size=64).generate(model, x, y, spec)
     shift = result.x_adv - x
     assert torch.equal(shift[:, 2], torch.zeros(500)) and torch.equal(shift[::10, 1], torch.zeros(50))
     assert float(shift.abs().max()) > 0.1
@@ -818,8 +820,8 @@ def test_means_kept_and_frozen_features_untouched() -> None:
 
 def test_needs_labels() -> None:
     model, x, _, spec = setup()
-    with pytest.raises(ValueError, match="needs truth labels"):
-        $cls().run(model, x, None, spec)
+    with pytest.raises(HepadvError, match="needs truth labels"):
+        $cls().generate(model, x, None, spec)
 
 
 def test_pickles_and_registers(monkeypatch: pytest.MonkeyPatch) -> None:

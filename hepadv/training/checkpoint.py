@@ -45,10 +45,6 @@ def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) 
         raise CheckpointError(f"{path}: checkpoint does not fit this model ({first})") from None
 
 
-def epoch_path(directory: Path, epoch: int) -> Path:
-    return directory / f"epoch_{epoch:03d}.pt"
-
-
 def epoch_checkpoints(directory: Path) -> list[tuple[int, Path]]:
     """(epoch, path) of every per-epoch checkpoint, in order."""
     found = []

@@ -1,6 +1,9 @@
-"""``--device auto|cpu|cuda``."""
+"""``--device auto|cpu|cuda`` and the number of torch CPU threads (the card's ``threads``)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -16,3 +19,15 @@ def resolve_device(requested: str) -> torch.device:
     if requested not in ("cpu", "cuda"):
         raise HepadvError(f"device {requested!r}: expected auto, cpu or cuda")
     return torch.device(requested)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (None: leave torch's setting), restoring it after."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

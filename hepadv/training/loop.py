@@ -24,14 +24,17 @@ from hepadv.data.preprocess import PreparedData, Split, prepare_cached
 from hepadv.defences.base import TrainingStrategy
 from hepadv.errors import HepadvError, Interrupted
 from hepadv.io import write_json
-from hepadv.models.base import Model
+from hepadv.models.base import Model, model_from_description
 from hepadv.paths import cache_dir
-from hepadv.training.checkpoint import epoch_path, load_checkpoint, load_model_state, save_checkpoint
-from hepadv.training.device import resolve_device
+from hepadv.progress import Progress, as_progress
+from hepadv.runs.layout import RunLayout, VariantFolder
+from hepadv.runs.record import RunRecord
+from hepadv.training.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from hepadv.training.device import resolve_device, torch_threads
 from hepadv.training.loader import make_loader
 from hepadv.training.loss import focal_loss
 from hepadv.training.precision import precision_name, resolve_precision
-from hepadv.training.step import LossDisplay, TrainStep, warm_up_batches
+from hepadv.training.step import LossDisplay, TrainStep, make_optimizer, set_optimizer_flags, warm_up_batches
 
 log = logging.getLogger("hepadv.training")
 EpochCallback = Callable[[str, int, dict[str, Any]], None]
@@ -51,8 +54,15 @@ class VariantResult:
 class TrainResult:
     card: RunCard
     output: Path
-    data: PreparedData
+    data: PreparedData | None  # None when nothing was trained (a resume of a finished run)
     variants: dict[str, VariantResult] = field(default_factory=dict)
+    trained: bool = True  # False: every variant had finished already, nothing ran
+
+
+def training_done(cfg: TrainingSection, state: dict[str, Any]) -> bool:
+    """Whether a variant whose last checkpoint is ``state`` has nothing left to train under ``cfg``: its epochs are
+    done, or it stopped early and ``cfg.patience`` does not reopen it."""
+    return state["epoch"] >= cfg.epochs or (cfg.patience is not None and state["bad_epochs"] >= cfg.patience)
 
 
 def build_dataset(card: RunCard) -> Any:
@@ -67,14 +77,11 @@ def load_data(card: RunCard) -> PreparedData:
 
 
 def card_hash(card: RunCard) -> str:
-    """Hash of the resolved card minus where it writes: the identity of what was trained."""
-    import hashlib
-    import json
-
+    """Content id of the resolved card minus where it writes: the identity of what was trained."""
     from hepadv.cards.load import resolved_card
+    from hepadv.ids import content_id
 
-    data = {k: v for k, v in resolved_card(card).items() if k not in ("output", "submit")}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return content_id({k: v for k, v in resolved_card(card).items() if k not in ("output", "submit")})
 
 
 def build_model_for(card: RunCard, data: PreparedData) -> Model:
@@ -96,7 +103,7 @@ def build_strategy(variant: VariantSection) -> TrainingStrategy:
 
 
 def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, device: str | None = None,
-          progress: bool = True, on_epoch_end: EpochCallback | None = None,
+          progress: Progress | None = None, on_epoch_end: EpochCallback | None = None,
           data: PreparedData | None = None) -> TrainResult:
     """Train every variant of ``card``; outputs under ``card.output_dir()``.
 
@@ -104,11 +111,29 @@ def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, devic
     record is written once training starts, and a run that fails or is interrupted before completing an
     epoch leaves the folder as it found it. Ctrl-C becomes an ``Interrupted`` error saying what was kept.
     """
+    from hepadv.runs.lock import run_lock
     from hepadv.training.preflight import preflight
 
+    progress = as_progress(progress)
+    preflight(card, resume=resume, overwrite=overwrite)  # refuse before anything, even the lock, is written
+    with run_lock(card.output_dir(), progress.note), torch_threads(card.threads):
+        record = preflight(card, resume=resume, overwrite=overwrite)  # again, now that no one else can write
+        return _train(card, record, device, progress, on_epoch_end, data)
+
+
+def _train(card: RunCard, record: RunRecord, device: str | None, progress: Progress,
+           on_epoch_end: EpochCallback | None, data: PreparedData | None) -> TrainResult:
     dev = resolve_device(device or card.device)
-    record = preflight(card, resume=resume, overwrite=overwrite)
     out = record.out
+    if record.mode == "resume":
+        finished = _finished_variants(card, out, dev)
+        if len(finished) == len(card.variants):  # nothing to train: say so, log the resume, load nothing
+            record.begin(card, str(dev))
+            record.finish("nothing to train", _last_epochs(out, card))
+            epochs = sorted({len(v.history["epoch"]) for v in finished.values()})
+            done = f"all {epochs[0]} epochs" if len(epochs) == 1 else "every variant's epochs"
+            progress.note(f"nothing to train: {done} done in {out}")
+            return TrainResult(card, out, data, finished, trained=False)
     if data is None:
         data = load_data(card)
     log.info("data: %d train / %d val / %d test jets, %d features, device %s",
@@ -121,14 +146,15 @@ def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, devic
             on_epoch_end(name, epoch, state)
 
     provenance = {"card_hash": card_hash(card), "dataset_key": build_dataset(card).cache_key()}
-    record.begin(card, str(dev))
+    precisions = {precision_name(resolve_precision(card.variant_training(v).precision, dev)) for v in card.variants}
+    record.begin(card, str(dev), ", ".join(sorted(precisions)))
     current = card.variants[0].name
     try:
         for variant in card.variants:
             current = variant.name
             result.variants[variant.name] = train_variant(
-                card, variant, data, out / variant.name, dev, resume=record.mode == "resume", overwrite=False,
-                progress=progress, on_epoch_end=epoch_end, provenance=provenance)
+                card, variant, data, RunLayout(out).variant(variant.name), dev, resume=record.mode == "resume",
+                overwrite=False, progress=progress, on_epoch_end=epoch_end, provenance=provenance)
     except KeyboardInterrupt:
         done = _last_epochs(out, card)
         record.abort("interrupted", done)
@@ -145,11 +171,31 @@ def train(card: RunCard, *, resume: bool = False, overwrite: bool = False, devic
     return result
 
 
+def _finished_variants(card: RunCard, out: Path, device: torch.device) -> dict[str, VariantResult]:
+    """The variants with nothing left to train under ``card`` (read from their last and best checkpoints)."""
+    finished = {}
+    for variant in card.variants:
+        folder = VariantFolder(RunLayout(out).variant(variant.name))
+        if not folder.checkpoint("last").is_file():
+            continue  # never started: there is something to train
+        state = load_checkpoint(folder.checkpoint("last"), map_location=device)
+        cfg = card.variant_training(variant)
+        if not training_done(cfg, state):
+            continue
+        best = load_checkpoint(folder.checkpoint("best"), map_location=device)
+        model = model_from_description(best["model"])
+        load_model_state(model, best, folder.checkpoint("best"))
+        stopped = state["epoch"] < cfg.epochs
+        finished[variant.name] = VariantResult(variant.name, folder.path, model.to(device).eval(), state["history"],
+                                               state["best_epoch"], stopped)
+    return finished
+
+
 def _last_epochs(out: Path, card: RunCard) -> dict[str, int]:
     """The last completed epoch of each variant, read from its checkpoint (what a resume would start from)."""
     done = {}
     for variant in card.variants:
-        last = out / variant.name / "checkpoints" / "last.pt"
+        last = RunLayout(out).checkpoint(variant.name, "last")
         if last.is_file():
             try:
                 done[variant.name] = int(load_checkpoint(last).get("epoch", 0))
@@ -192,13 +238,15 @@ def evaluate_loss(model: Model, tensors: tuple[torch.Tensor, ...], gamma: float,
 
 
 def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, directory: Path,
-                  device: torch.device, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
+                  device: torch.device, *, resume: bool = False, overwrite: bool = False,
+                  progress: Progress | None = None,
                   on_epoch_end: EpochCallback | None = None, provenance: dict[str, Any] | None = None,
                   ) -> VariantResult:
     cfg: TrainingSection = card.variant_training(variant)
     seed = card.training_seed(cfg)
-    ckpt_dir = directory / "checkpoints"
-    last = ckpt_dir / "last.pt"
+    folder = VariantFolder(directory)
+    ckpt_dir = folder.checkpoints
+    last = folder.checkpoint("last")
     if last.exists() and not resume:
         if not overwrite:
             raise HepadvError(f"{directory} already holds checkpoints; pass --resume to continue or "
@@ -208,7 +256,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
     torch.manual_seed(seed)
     model = build_model_for(card, data).to(device)
     strategy = build_strategy(variant)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = make_optimizer(model.parameters(), cfg.lr, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0 / (1.0 + e / cfg.lr_decay_epochs))
     shuffle_gen = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": [],
@@ -219,6 +267,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         state = load_checkpoint(last, map_location=device)
         load_model_state(model, state, last)
         optimizer.load_state_dict(state["optimizer"])
+        set_optimizer_flags(optimizer, device)  # this device's Adam, whichever device wrote the checkpoint
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         if device.type == "cuda" and state.get("cuda_rng"):
@@ -228,7 +277,7 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         best_val, best_epoch, bad_epochs = state["best_val"], state["best_epoch"], state["bad_epochs"]
         start_epoch = state["epoch"]
         # with this run's settings: more epochs or more patience (checked by preflight) reopen a finished run
-        finished = start_epoch >= cfg.epochs or (cfg.patience is not None and bad_epochs >= cfg.patience)
+        finished = training_done(cfg, state)
         log.info("%s: resuming after epoch %d", variant.name, start_epoch)
 
     train_cpu = _to_device(data.train, torch.device("cpu"))
@@ -241,129 +290,84 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         return focal_loss(logits.float(), y, w, cfg.gamma)
 
     precision = resolve_precision(cfg.precision, device)
-    step = TrainStep(model, optimizer, strategy, loss_fn, masks, device, precision, compile=cfg.compile)
+    step = TrainStep(model, optimizer, strategy, loss_fn, masks, device, precision, compile=cfg.compile,
+                     cuda_graph=None if cfg.cuda_graph else False)
     history.setdefault("compile_seconds", [0.0] * len(history["epoch"]))
+    history.setdefault("threads", [None] * len(history["epoch"]))  # (runs from before threads were recorded)
     compile_seconds = 0.0
     if cfg.compile and not finished:
         compile_seconds = step.warm_up(warm_up_batches(train_cpu, cfg.batch_size, device))
-    log.info("%s: %s on %s, %s, compile %s%s", variant.name, precision_name(precision), device,
+    log.info("%s: %s on %s, %s, compile %s%s%s", variant.name, precision_name(precision), device,
              "training data resident" if resident or device.type == "cpu" else "training data streamed",
-             cfg.compile, f" ({compile_seconds:.1f} s)" if cfg.compile else "")
+             cfg.compile, f" ({compile_seconds:.1f} s)" if cfg.compile else "",
+             ", step replayed as a CUDA graph" if step.graph is not None else "")
 
-    bar = _Progress(progress, variant.name, cfg.epochs, len(loader))
-    with bar:
-        for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            if finished:
-                break
-            model.train()
-            t0 = time.perf_counter()
-            running = torch.zeros((), device=device)  # accumulated on the device: no sync per batch
-            seen_w = torch.zeros((), device=device)
-            seen_n = 0
-            shown = LossDisplay(device)
-            bar.start_epoch(epoch)
+    progress = as_progress(progress)
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        if finished:
+            break
+        model.train()
+        t0 = time.perf_counter()
+        running = torch.zeros((), device=device)  # accumulated on the device: no sync per batch
+        seen_w = torch.zeros((), device=device)
+        seen_n = 0
+        shown = LossDisplay(device)
+        with progress.task(f"{variant.name} epoch {epoch}/{cfg.epochs}", total=len(loader), unit="jets") as bar:
             for i, (xb, yb, wb) in enumerate(loader):
                 loss = step(xb, yb, wb)
                 wsum = wb.sum()
                 running += loss * wsum
                 seen_w += wsum
                 seen_n += len(xb)
-                if bar.enabled and (i % 16 == 0 or i == len(loader) - 1):
-                    shown.update(running / seen_w)
-                bar.advance(shown.value(), seen_n / max(time.perf_counter() - t0, 1e-9))
-            train_loss = float(running / seen_w)
-            seconds = time.perf_counter() - t0
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            val_loss = evaluate_loss(model, val_t, cfg.gamma, max(cfg.batch_size, 65536), device)
-            for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
-                               ("lr", lr), ("seconds", seconds), ("jets_per_second", len(data.train) / seconds),
-                               ("compile_seconds", compile_seconds if epoch == start_epoch + 1 else 0.0)):
-                history[key].append(value)
-            improved = val_loss < best_val
-            if improved:
-                best_val, best_epoch, bad_epochs = val_loss, epoch, 0
-            else:
-                bad_epochs += 1
-            finished = epoch == cfg.epochs or (cfg.patience is not None and bad_epochs >= cfg.patience)
-            state = {
-                "model": model.describe(),
-                "state_dict": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-                "shuffle_rng": shuffle_gen.get_state(),
-                "history": history,
-                "epoch": epoch,
-                "best_val": best_val,
-                "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs,
-                "finished": finished,
-                "spec": data.spec.to_dict(),
-                "variant": variant.name,
-                **(provenance or {}),
-            }
-            save_checkpoint(state, epoch_path(ckpt_dir, epoch))
-            if improved:
-                save_checkpoint(state, ckpt_dir / "best.pt")
-            save_checkpoint(state, last)
-            write_json(directory / "history.json", history)
-            bar.end_epoch(epoch, train_loss, val_loss, seconds)
-            if on_epoch_end is not None:
-                on_epoch_end(variant.name, epoch, state)
-        stopped_early = cfg.patience is not None and bad_epochs >= cfg.patience and history["epoch"][-1] < cfg.epochs
+                if progress.shows_bars and (i % 16 == 0 or i == len(loader) - 1):
+                    shown.update(running / seen_w)  # reading the loss syncs a GPU: only every 16 batches
+                bar.advance(1, loss=shown.value(), rate=seen_n / max(time.perf_counter() - t0, 1e-9))
+        train_loss = float(running / seen_w)
+        seconds = time.perf_counter() - t0
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        val_loss = evaluate_loss(model, val_t, cfg.gamma, max(cfg.batch_size, 65536), device)
+        for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
+                           ("lr", lr), ("seconds", seconds), ("jets_per_second", len(data.train) / seconds),
+                           ("threads", torch.get_num_threads()),
+                           ("compile_seconds", compile_seconds if epoch == start_epoch + 1 else 0.0)):
+            history[key].append(value)
+        improved = val_loss < best_val
+        if improved:
+            best_val, best_epoch, bad_epochs = val_loss, epoch, 0
+        else:
+            bad_epochs += 1
+        finished = epoch == cfg.epochs or (cfg.patience is not None and bad_epochs >= cfg.patience)
+        state = {
+            "model": model.describe(),
+            "state_dict": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+            "shuffle_rng": shuffle_gen.get_state(),
+            "history": history,
+            "epoch": epoch,
+            "best_val": best_val,
+            "best_epoch": best_epoch,
+            "bad_epochs": bad_epochs,
+            "finished": finished,
+            "spec": data.spec.to_dict(),
+            "variant": variant.name,
+            **(provenance or {}),
+        }
+        save_checkpoint(state, folder.checkpoint(epoch))
+        if improved:
+            save_checkpoint(state, folder.checkpoint("best"))
+        save_checkpoint(state, last)
+        write_json(folder.history, history)
+        progress.note(f"{variant.name} epoch {epoch}: train loss {train_loss:.5g}, val loss {val_loss:.5g}, "
+                      f"{seconds:.1f} s")
+        if on_epoch_end is not None:
+            on_epoch_end(variant.name, epoch, state)
+    stopped_early = cfg.patience is not None and bad_epochs >= cfg.patience and history["epoch"][-1] < cfg.epochs
 
-    best = load_checkpoint(ckpt_dir / "best.pt", map_location=device)
-    load_model_state(model, best, ckpt_dir / "best.pt")
+    best = load_checkpoint(folder.checkpoint("best"), map_location=device)
+    load_model_state(model, best, folder.checkpoint("best"))
     model.eval()
     return VariantResult(variant.name, directory, model, history, best_epoch, stopped_early)
-
-
-class _Progress:
-    """A rich progress bar with loss and throughput; silent when disabled."""
-
-    def __init__(self, enabled: bool, name: str, epochs: int, batches: int) -> None:
-        self.enabled = enabled
-        self.name = name
-        self.epochs = epochs
-        self.batches = batches
-        self.progress: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            from hepadv.cli.console import console
-
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4g}"), TextColumn("{task.fields[rate]:,.0f} jets/s"),
-                TimeElapsedColumn(), console=console, transient=True)
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def start_epoch(self, epoch: int) -> None:
-        if self.progress is not None:
-            if self.task is not None:
-                self.progress.remove_task(self.task)
-            self.task = self.progress.add_task(f"{self.name} epoch {epoch}/{self.epochs}", total=self.batches,
-                                               loss=float("nan"), rate=0.0)
-
-    def advance(self, loss: float | None, rate: float) -> None:
-        """One batch done; ``loss`` None keeps the shown value (reading it would sync a GPU)."""
-        if self.progress is not None:
-            fields = {"rate": rate} if loss is None else {"rate": rate, "loss": loss}
-            self.progress.update(self.task, advance=1, **fields)
-
-    def end_epoch(self, epoch: int, train_loss: float, val_loss: float, seconds: float) -> None:
-        msg = f"{self.name} epoch {epoch}: train loss {train_loss:.5g}, val loss {val_loss:.5g}, {seconds:.1f} s"
-        if self.progress is not None:
-            self.progress.console.print(msg, highlight=False)
-        else:
-            log.info(msg)

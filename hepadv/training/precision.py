@@ -33,18 +33,20 @@ def precision_name(dtype: torch.dtype | None) -> str:
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager[Any]:
-    """Autocast to ``dtype`` on ``device``; a no-op for fp32."""
+def autocast(device: torch.device, dtype: torch.dtype | None, cache: bool = True) -> AbstractContextManager[Any]:
+    """Autocast to ``dtype`` on ``device``; a no-op for fp32. ``cache`` False: no cache of the weights'
+    low-precision copies, as a step captured in a CUDA graph needs (``torch.cuda.graphs``)."""
     if dtype is None:
         return nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 
 
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> Any:
     """A ``GradScaler`` for fp16 (whose small gradients would underflow), None otherwise.
 
-    Its ``step`` reads one flag from the device per batch (whether a gradient overflowed): the one host
-    synchronisation fp16 training cannot avoid; bf16 needs none.
+    With the fused Adam of a GPU (``training.step.make_optimizer``) the overflow flag stays on the device and
+    the step needs no host synchronisation; with another optimiser ``step`` reads it back once per batch.
+    Its bookkeeping is Python, so an fp16 step is never replayed from a CUDA graph; bf16 needs no scaler.
     """
     if dtype is not torch.float16:
         return None

@@ -16,10 +16,13 @@ from pydantic import BaseModel
 
 from hepadv.cards.schema import RunCard
 from hepadv.errors import CardError, DataError, HepadvError, UnknownComponentError
-from hepadv.training.record import CARD_FILE, CONFIG_FILE, HISTORY_FILE, RunRecord, check_resume, current_config
+from hepadv.runs.layout import METRICS_FILE, PLOTS_DIR, REPORT_FILE, RESERVED
+from hepadv.runs.record import CARD_FILE, CONFIG_FILE, HISTORY_FILE, RunRecord, check_resume, current_config
 
 #: Files and folders of a run besides the variants' folders (what --overwrite discards).
-RUN_FILES = (CARD_FILE, CONFIG_FILE, HISTORY_FILE, "metrics.json", "plots")
+#: (Everything derived from the old models goes with them: metrics, plots, the report, attacks, Data/MC, exports.)
+RUN_FILES = (CARD_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PLOTS_DIR, REPORT_FILE, "attacks", "datamc", "sf",
+             "export")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -63,7 +66,7 @@ def check_components(card: RunCard) -> None:
     from hepadv.registry.manager import lookup
 
     for variant in card.variants:
-        if variant.name in RUN_FILES:
+        if variant.name in RESERVED:
             raise CardError(f"variant name {variant.name!r} is taken by the run record; choose another")
     for kind, where, spec in card.component_specs():
         try:

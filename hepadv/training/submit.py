@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -20,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hepadv.batch import slurm_job_state
 from hepadv.cards.schema import RunCard, SubmitSection
 from hepadv.errors import HepadvError
 from hepadv.io import atomic_write_text, write_json
+from hepadv.runs.layout import RunLayout
 
 
 class SubmitError(HepadvError):
@@ -105,7 +106,7 @@ def submit(card: RunCard, card_file: Path, system: str, overrides: list[str] | N
         raise SubmitError(f"--submit {system!r}: expected slurm or htcondor")
     s = card.submit or SubmitSection()
     run_dir = card.output_dir().resolve()
-    sub = run_dir / "submit"
+    sub = RunLayout(run_dir).submit
     sub.mkdir(parents=True, exist_ok=True)
     workdir = Path.cwd().resolve()
     cmd = train_command(card_file, overrides or [], device, s.python, evaluate)
@@ -135,72 +136,29 @@ def submit(card: RunCard, card_file: Path, system: str, overrides: list[str] | N
     return Submission("slurm", job_id, script, log_path, run_dir)
 
 
-def job_state(job_id: str) -> str:
-    """SLURM's state of the job: squeue while it is known, then scontrol, else "FINISHED (no longer listed)"."""
-    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True,
-                         timeout=30).stdout.strip()
-    if out:
-        return out.splitlines()[0]
-    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30).stdout
-    m = re.search(r"JobState=(\S+)", out)
-    return m.group(1) if m else "FINISHED (no longer listed by SLURM)"
-
-
-def print_status(run_dir: Path) -> None:
-    from hepadv.cli.console import console
-
-    st = status(run_dir)
-    job = st["job"]
-    if job is not None:
-        console.print(f"{job['system']} job {job['job_id']}: {job['state']}   log: {job['log']}", highlight=False,
-                      soft_wrap=True)
-    total = f" of {st['epochs']}" if st["epochs"] else ""
-    for name, v in st["variants"].items():
-        last = "no epoch yet" if v["last_epoch"] is None else f"last epoch {v['last_epoch']}{total}"
-        console.print(f"{name}: {last}{', best.pt written' if v['best'] else ''}", highlight=False, soft_wrap=True)
-
-
 def status(run_dir: Path) -> dict[str, Any]:
     """Job state and the last epoch checkpoint of every variant in ``run_dir``."""
-    info_path = run_dir / "submit" / "job.json"
+    from hepadv.runs.trained import Run
+    from hepadv.training.checkpoint import epoch_checkpoints
+
+    layout = RunLayout(run_dir)
+    info_path = layout.submit / "job.json"
     if not run_dir.is_dir():
         raise HepadvError(f"{run_dir}: no such run directory")
     result: dict[str, Any] = {"run_dir": str(run_dir), "job": None, "variants": {}}
     if info_path.is_file():
-        info = json.loads(info_path.read_text())
-        state = job_state(info["job_id"]) if shutil.which("squeue") else "UNKNOWN (squeue not found)"
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise HepadvError(f"{info_path}: not a hepadv job record ({exc})") from None
+        state = slurm_job_state(str(info.get("job_id"))) if shutil.which("squeue") else "UNKNOWN (squeue not found)"
         result["job"] = {**info, "state": state}
-    config = run_dir / "config.json"
-    result["epochs"] = json.loads(config.read_text()).get("training", {}).get("epochs") if config.is_file() else None
-    for ckpt_dir in sorted(run_dir.glob("*/checkpoints")):
-        epochs = sorted(int(p.stem.split("_")[1]) for p in ckpt_dir.glob("epoch_*.pt") if p.stem[6:].isdigit())
-        result["variants"][ckpt_dir.parent.name] = {"last_epoch": epochs[-1] if epochs else None,
-                                                    "best": (ckpt_dir / "best.pt").is_file()}
+    card = Run(run_dir).recorded_card() if layout.config.is_file() else None  # as --resume extended it
+    epochs = {v.name: card.variant_training(v).epochs for v in card.variants} if card is not None else {}
+    for name in sorted(p.parent.name for p in run_dir.glob("*/checkpoints")):
+        done = epoch_checkpoints(layout.checkpoints(name))
+        result["variants"][name] = {"last_epoch": done[-1][0] if done else None, "epochs": epochs.get(name),
+                                    "best": layout.has_trained(name)}
     if result["job"] is None and not result["variants"]:
         raise HepadvError(f"{run_dir}: no submitted job (submit/job.json) and no checkpoints")
     return result
-
-
-def run_submit_command(card_file: Path | None, overrides: list[str], device: str | None, system: str | None,
-                       status_dir: Path | None, overwrite: bool, evaluate: bool = True) -> None:
-    """The ``--submit`` / ``--status`` branch of ``hepadv train``."""
-    from hepadv.cards import load_card
-    from hepadv.cli.console import console
-    from hepadv.errors import CardError
-
-    if status_dir is not None:
-        print_status(status_dir)
-        return
-    if card_file is None:
-        raise CardError("hepadv train --submit needs a CARD")
-    if overwrite:
-        raise CardError("--overwrite cannot go with --submit (a requeued job would start over again); "
-                        "delete the run directory first")
-    card = load_card(card_file, overrides)
-    sub = submit(card, card_file, str(system), overrides, device, evaluate)
-    if sub.system == "slurm":
-        console.print(f"submitted SLURM job {sub.job_id}: {sub.script}", highlight=False, soft_wrap=True)
-        console.print(f"log: {sub.log}   status: hepadv train --status {sub.run_dir}", highlight=False, soft_wrap=True)
-    else:
-        console.print(f"wrote the HTCondor submit description {sub.script} (not submitted); "
-                      f"submit with: condor_submit {sub.script}", highlight=False, soft_wrap=True)

@@ -34,15 +34,16 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from hepadv.attacks.base import FeatureMasks
+from hepadv.attacks.base import AttackResult, DatasetAttack, DatasetAttackParams, FeatureMasks
 from hepadv.attacks.conservattack.disco import DisCoStats, group_bytes
 from hepadv.attacks.conservattack.regions import Cut, best_single_cut
 from hepadv.attacks.conservattack.stats import IncrementalStats
-from hepadv.attacks.conservattack.targets import FooledCriterion, get_discriminator_for
-from hepadv.attacks.dataset_level import DatasetAttack, DatasetAttackParams, DatasetAttackResult
-from hepadv.data.base import FeatureSpec
+from hepadv.data.spec import FeatureSpec
 from hepadv.errors import HepadvError
+from hepadv.evaluation.fooling import FooledCriterion, get_discriminator_for
 from hepadv.models.base import attack_loss
+from hepadv.progress import Progress, as_progress
+from hepadv.random import RandomStream
 
 log = logging.getLogger("hepadv.attacks")
 
@@ -163,15 +164,13 @@ class ConservAttack(DatasetAttack):
         return values, ok
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, spec: FeatureSpec,
-               masks: FeatureMasks, rng: Any, progress: bool) -> DatasetAttackResult:
+               masks: FeatureMasks, rng: RandomStream | None, progress: Progress | None) -> AttackResult:
         p = self.params
         assert y is not None
         n, d = x.shape
         dev = x.device
-        gen = torch.Generator(device=dev)
-        gen.manual_seed(rng if isinstance(rng, int) else p.seed)
-        if isinstance(rng, torch.Generator):
-            gen = rng
+        gen = torch.Generator(device=dev)  # random candidates and DisCo groups: the caller's stream, else p.seed
+        gen.manual_seed(p.seed if rng is None else rng.seed_for("conservattack", p.seed) % 2**63)
 
         movable = masks.movable(x)
         allowed = torch.as_tensor(feature_mask(p.features, spec), device=dev) & ~masks.integer
@@ -217,8 +216,7 @@ class ConservAttack(DatasetAttack):
 
         fooled = torch.zeros(n, dtype=torch.bool, device=dev)
         history: list[dict[str, Any]] = []
-        bar = _Bar(progress, p.n_iterations)
-        with bar:
+        with as_progress(progress).task("conservattack", total=p.n_iterations, events="") as bar:
             for it in range(1, p.n_iterations + 1):
                 t0 = time.perf_counter()
                 active = torch.ones_like(fooled) if p.optimize_already_fooled else ~fooled
@@ -252,7 +250,7 @@ class ConservAttack(DatasetAttack):
                         n_changed += changed
                         worst_jsd, worst_dfn = max(worst_jsd, dj), max(worst_dfn, df)
                         done += len(rows)
-                        bar.events(done, len(cr))
+                        bar.update(events=f"{done:,}/{len(cr):,}")
                     if group is not None and disco is not None:  # (both or neither; for the type checker)
                         group.dfn = disco.dfn
                 t1 = time.perf_counter()
@@ -269,10 +267,11 @@ class ConservAttack(DatasetAttack):
                     entry["fooling_ratio_signal"] = (float(fooled[~constrained].double().mean())
                                                      if bool((~constrained).any()) else None)
                 history.append(entry)
-                bar.iteration(entry)
+                bar.advance(1, events=f"FR {entry['fooling_ratio']:.3f}  mean JSD {entry['mean_jsd']:.4f}  "
+                                      f"dFN {entry['dfn']:.4f}")
         info["region_mask"] = constrained.cpu().numpy() if cut is not None else None
         info["criterion"] = criterion
-        return DatasetAttackResult(x_adv=X.to(x.dtype), fooled=fooled, history=history, info=info)
+        return AttackResult(x_adv=X.to(x.dtype), fooled=fooled, history=history, info=info)
 
     def _disco_groups(self, X: torch.Tensor, cr_rows: torch.Tensor, keep: torch.Tensor, gen: torch.Generator,
                       ) -> tuple[list[_DisCoGroup], torch.Tensor, torch.Tensor]:
@@ -371,37 +370,3 @@ class _DisCoGroup:
         if self.keep_in_memory:
             self.cached = built
         return built
-
-
-class _Bar:
-    """Rich progress per iteration showing the fooling ratio, mean JSD and dFN (no-op when disabled)."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self.progress: Any = None
-
-    def __enter__(self) -> _Bar:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            from hepadv.cli.console import console
-
-            self.progress = Progress(TextColumn("conservattack"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                                     transient=False)
-            self.progress.__enter__()
-            self.task = self.progress.add_task("", total=self.total)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def events(self, done: int, total: int) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, description=f"events {done:,}/{total:,}")
-
-    def iteration(self, e: dict[str, Any]) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, description=(
-                f"FR {e['fooling_ratio']:.3f}  mean JSD {e['mean_jsd']:.4f}  dFN {e['dfn']:.4f}"))

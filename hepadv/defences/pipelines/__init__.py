@@ -9,20 +9,18 @@ of either kind runs without new code here.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hepadv.cards.defence_card import DefenceCard
-from hepadv.cards.schema import ComponentSpec
+from hepadv.cards.defence import DefenceCard
 from hepadv.errors import HepadvError
+from hepadv.ids import named_id
 from hepadv.io import write_json
-
-METRICS_FILE = "metrics.json"
+from hepadv.progress import Progress, as_progress
+from hepadv.runs.layout import METRICS_FILE, PLOTS_DIR
 
 
 def pipeline_for(dcard: DefenceCard) -> ModuleType:
@@ -38,30 +36,16 @@ def pipeline_for(dcard: DefenceCard) -> ModuleType:
     return modules[name]
 
 
-def build_attack(spec: ComponentSpec, params: dict[str, Any] | None = None) -> Any:
-    """An attack instance from a card block (``params`` replaces the block's params when given)."""
-    from hepadv import get_attack
-
-    cls = get_attack(spec.name)
-    return cls(cls.parse_params(params if params is not None else spec.params))
-
-
-def build_defence(dcard: DefenceCard) -> Any:
-    from hepadv import get_defence
-
-    return get_defence(dcard.defence.name)(dcard.defence.validated_params)
-
-
-def component_id(spec: ComponentSpec) -> str:
-    blob = json.dumps({"name": spec.name, "params": spec.validated_params.model_dump(mode="json")}, sort_keys=True)
-    return f"{spec.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
-
-
 def result_dir(dcard: DefenceCard) -> Path:
-    """RUN/defences/<name>-<hash of the card as run>: one directory per distinct pipeline configuration."""
-    blob = json.dumps({k: v for k, v in dcard.raw.items() if k not in ("workers", "threads", "plots")}, sort_keys=True,
-                      default=str)
-    return dcard.output_root() / f"{dcard.label}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+    """RUN/defences/<name>-<content id>: one folder per distinct pipeline configuration (the base run's settings,
+    the defence, the attack and the settings that change results; not workers, threads or plots)."""
+    from hepadv.cards.load import resolved_card
+    from hepadv.training.loop import card_hash
+
+    content = resolved_card(dcard)
+    content["run"] = card_hash(dcard.run_card)
+    content = {k: v for k, v in content.items() if k not in ("workers", "threads", "plots", "output")}
+    return dcard.output_root() / named_id(dcard.label, content)
 
 
 @dataclass
@@ -70,7 +54,7 @@ class DefenceResult:
     metrics: dict[str, Any]
 
 
-def defend(dcard: DefenceCard, progress: bool = True) -> DefenceResult:
+def defend(dcard: DefenceCard, progress: Progress | None = None) -> DefenceResult:
     """Run the card's pipeline: every run's share (cached, maybe parallel), then the combined metrics and plots."""
     import torch
 
@@ -83,16 +67,58 @@ def defend(dcard: DefenceCard, progress: bool = True) -> DefenceResult:
         torch.set_num_threads(threads)
 
 
-def _defend(dcard: DefenceCard, progress: bool, t0: float) -> DefenceResult:
-    from hepadv.defences.greybox import base_runs, run_all
+def _defend(dcard: DefenceCard, progress: Progress | None, t0: float) -> DefenceResult:
+    from hepadv.defences.greybox import base_runs
+    from hepadv.runs.lock import run_lock
+    from hepadv.runs.outputs import publish_dir
 
+    progress = as_progress(progress)
     pipeline = pipeline_for(dcard)
     runs = base_runs(dcard)
-    shares = run_all(dcard, progress)
     out = result_dir(dcard)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
-    metrics = pipeline.combine(dcard, runs, shares, out, progress)
-    metrics = {"card": dcard.label, "pipeline": pipeline.__name__.rsplit(".", 1)[-1], "runs": len(runs),
-               "run_dirs": [str(r.dir) for r in runs], **metrics, "seconds": time.perf_counter() - t0}
-    write_json(out / METRICS_FILE, metrics)
+    with run_lock(dcard.output_root(), progress.note):
+        shares = run_all(dcard, progress)
+        with publish_dir(out) as staging:
+            (staging / PLOTS_DIR).mkdir()
+            metrics = pipeline.combine(dcard, runs, shares, staging, progress)
+            metrics = {"card": dcard.label, "pipeline": pipeline.__name__.rsplit(".", 1)[-1], "runs": len(runs),
+                       "run_dirs": [str(r.dir) for r in runs], **metrics, "seconds": time.perf_counter() - t0}
+            write_json(staging / METRICS_FILE, metrics)
     return DefenceResult(out, metrics)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker process needs to do one run's share: the card as data and the run index."""
+
+    raw: dict[str, Any]
+    label: str
+    index: int
+    threads: int
+
+
+def run_job(job: Job, progress: Progress | None = None) -> dict[str, Any]:
+    """Train, attack and defend one base run (module level, so a process pool can pickle it)."""
+    import torch
+
+    from hepadv.cards.load import validate
+    from hepadv.defences.greybox import base_runs
+
+    torch.set_num_threads(job.threads)
+    dcard = validate(job.raw, "defence", job.label)
+    assert isinstance(dcard, DefenceCard)
+    return pipeline_for(dcard).per_run(dcard, base_runs(dcard)[job.index], progress)
+
+
+def run_all(dcard: DefenceCard, progress: Progress) -> list[dict[str, Any]]:
+    """Each run's share, serially in this process (workers 1, with progress) or in ``workers`` spawned processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(dcard.workers, dcard.runs)
+    jobs = [Job(dcard.raw, dcard.label, j, dcard.threads) for j in range(dcard.runs)]
+    if workers == 1:
+        return [run_job(job, progress) for job in jobs]
+    progress.note(f"{dcard.runs} runs in {workers} worker processes (no progress bars from workers)")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(run_job, jobs))

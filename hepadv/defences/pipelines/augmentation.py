@@ -8,13 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from hepadv.cards.defence_card import DefenceCard
+from hepadv.cards.defence import DefenceCard
 from hepadv.data.preprocess import PreparedData
-from hepadv.defences.crafting import attack_seed, describe_attack
+from hepadv.defences.crafting import attack_seed
 from hepadv.defences.greybox import BaseRun, adversaries, class_indices, selection, train_base
-from hepadv.defences.pipelines import build_attack, component_id
+from hepadv.defences.pipelines.common import build_attack, component_id
 from hepadv.defences.pipelines.retrain import clean_auc, extend_split, load_retrained, train_on
+from hepadv.progress import Progress
 from hepadv.random import derive_seed
+from hepadv.runs.layout import PLOTS_DIR
 
 
 def augmented_dir(dcard: DefenceCard, run: BaseRun) -> Path:
@@ -22,7 +24,7 @@ def augmented_dir(dcard: DefenceCard, run: BaseRun) -> Path:
                                    f"{'-'.join(dcard.attack_classes or ['all'])}-{dcard.max_events}"
 
 
-def per_run(dcard: DefenceCard, run: BaseRun, progress: bool) -> dict[str, Any]:
+def per_run(dcard: DefenceCard, run: BaseRun, progress: Progress | None) -> dict[str, Any]:
     model, data = train_base(run, progress)
     attack = build_attack(dcard.attack)
     rows = selection(data.train, class_indices(data.spec, dcard.attack_classes), dcard.max_events)
@@ -36,7 +38,7 @@ def per_run(dcard: DefenceCard, run: BaseRun, progress: bool) -> dict[str, Any]:
 
 
 def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]], out: Path,
-            progress: bool) -> dict[str, Any]:
+            progress: Progress | None) -> dict[str, Any]:
     from hepadv.runs import load_trained
     from hepadv.training.loop import load_data
 
@@ -46,8 +48,8 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
     if dcard.plots:
         from hepadv.plotting.defences import auc_runs
 
-        auc_runs(out / "plots" / "auc_per_run.png", base, aug, "adversarially augmented")
-    return {"attack": describe_attack(build_attack(dcard.attack)), "per_run": shares,
+        auc_runs(out / PLOTS_DIR / "auc_per_run.png", base, aug, "adversarially augmented")
+    return {"attack": build_attack(dcard.attack).describe(), "per_run": shares,
             "auc_base": base.tolist(), "auc_augmented": aug.tolist(),
             "auc_base_mean": float(base.mean()), "auc_augmented_mean": float(aug.mean()),
             "auc_gain": {"mean": float((aug - base).mean()), "std": float((aug - base).std())}}

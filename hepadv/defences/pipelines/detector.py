@@ -18,20 +18,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepadv.cards.defence_card import DefenceCard
+from hepadv.cards.defence import DefenceCard
 from hepadv.defences.base import FilterDefence
-from hepadv.defences.crafting import attack_seed, describe_attack, fooled_by, predicted_class
+from hepadv.defences.crafting import attack_seed, fooled_by, predicted_class
 from hepadv.defences.detector import efficiency_curve, fooling_ratios
 from hepadv.defences.greybox import SPLITS, Adversaries, BaseRun, adversaries, class_indices, selection, train_base
-from hepadv.defences.pipelines import build_attack, build_defence, component_id
+from hepadv.defences.pipelines.common import build_attack, build_defence, component_id
 from hepadv.errors import HepadvError
 from hepadv.io import atomic_path
+from hepadv.progress import Progress
+from hepadv.runs.layout import PLOTS_DIR
 
 log = logging.getLogger("hepadv.defences")
 THRESHOLDS = np.linspace(0.0, 1.0, 101)
 
 
-def _run_adversaries(dcard: DefenceCard, run: BaseRun, model: torch.nn.Module, data: Any, progress: bool,
+def _run_adversaries(dcard: DefenceCard, run: BaseRun, model: torch.nn.Module, data: Any, progress: Progress | None,
                      ) -> dict[str, Adversaries]:
     attack = build_attack(dcard.attack)
     classes = class_indices(data.spec, dcard.attack_classes)
@@ -52,7 +54,7 @@ def clean_rows(dcard: DefenceCard, split: Any) -> np.ndarray:
     return selection(split, np.unique(split.y), dcard.max_events)
 
 
-def per_run(dcard: DefenceCard, run: BaseRun, progress: bool) -> dict[str, Any]:
+def per_run(dcard: DefenceCard, run: BaseRun, progress: Progress | None) -> dict[str, Any]:
     """Base model, adversaries of every split, and the detector trained on them (each only if not on disk)."""
     model, data = train_base(run, progress)
     advs = _run_adversaries(dcard, run, model, data, progress)
@@ -111,7 +113,7 @@ def _mean_std(a: np.ndarray) -> dict[str, float]:
 
 
 def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]], out: Path,
-            progress: bool) -> dict[str, Any]:
+            progress: Progress | None) -> dict[str, Any]:
     from hepadv.evaluation.roc import auc, roc_curve
     from hepadv.runs import load_trained
     from hepadv.training.loop import load_data
@@ -163,7 +165,7 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
             float((s >= t).mean()) for s, t in zip(data_scores, thr, strict=True)]}
 
     metrics: dict[str, Any] = {
-        "attack": describe_attack(build_attack(dcard.attack)),
+        "attack": build_attack(dcard.attack).describe(),
         "defence": {"name": dcard.defence.name, "params": dcard.defence.validated_params.model_dump(mode="json")},
         "attacked_test_events": len(idx),
         "attack_classes": dcard.attack_classes,
@@ -186,9 +188,9 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
         "data": data_curve,
     }
     if dcard.plots:
-        _plots(out / "plots", dcard, initial, corrected, curves, rocs, significance)
+        _plots(out / PLOTS_DIR, dcard, initial, corrected, curves, rocs, significance)
         if spec.n_features == 2:
-            donut_plots(out / "plots", spec, test, idx, advs[0], filters[0])
+            donut_plots(out / PLOTS_DIR, spec, test, idx, advs[0], filters[0])
     return metrics
 
 

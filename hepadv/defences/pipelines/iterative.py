@@ -15,14 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepadv.cards.defence_card import DefenceCard
+from hepadv.cards.defence import DefenceCard
 from hepadv.data.preprocess import PreparedData
-from hepadv.defences.crafting import attack_seed, describe_attack, fooled_by
+from hepadv.defences.crafting import attack_seed, fooled_by
 from hepadv.defences.greybox import BaseRun, adversaries, class_indices, selection, train_base
-from hepadv.defences.pipelines import build_attack, component_id
+from hepadv.defences.pipelines.common import build_attack, component_id
 from hepadv.defences.pipelines.retrain import clean_auc, extend_split, load_retrained, train_on
 from hepadv.defences.ranges import draw_params, integer_fields
+from hepadv.progress import Progress
 from hepadv.random import derive_seed
+from hepadv.runs.layout import PLOTS_DIR
 
 
 def iteration_params(dcard: DefenceCard, run: BaseRun, t: int) -> dict[str, Any]:
@@ -46,7 +48,7 @@ def _test_adversaries(dcard: DefenceCard, run: BaseRun, model: torch.nn.Module, 
                        attack_seed(dcard.run_card.seed, run.index, "test"))
 
 
-def per_run(dcard: DefenceCard, run: BaseRun, progress: bool) -> dict[str, Any]:
+def per_run(dcard: DefenceCard, run: BaseRun, progress: Progress | None) -> dict[str, Any]:
     model, data = train_base(run, progress)
     _test_adversaries(dcard, run, model, data)
     p = dcard.defence.validated_params
@@ -63,14 +65,14 @@ def per_run(dcard: DefenceCard, run: BaseRun, progress: bool) -> dict[str, Any]:
         train_on(run, PreparedData(data.spec, cumulative, data.val, data.test), iteration_dir(dcard, run, t), progress)
         sizes.append(len(cumulative))
         added.append(int(keep.sum()))
-        drawn.append({"params": attack.main_params() if hasattr(attack, "main_params") else params,
+        drawn.append({"params": attack.main_params(),
                       "attack_id": attack.id(), "train_fooling_ratio": adv.fooling_ratio})
     return {"run": run.index, "dir": str(run.dir), "n_train": len(data.train), "train_sizes": sizes,
             "added": added, "iterations": drawn}
 
 
 def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]], out: Path,
-            progress: bool) -> dict[str, Any]:
+            progress: Progress | None) -> dict[str, Any]:
     from hepadv.runs import load_trained
     from hepadv.training.loop import load_data
 
@@ -96,7 +98,7 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
     per_run_it = trained.mean(axis=2)  # [j, t]: grey-box (incl. white-box) FR of run j's model t
     off = ~np.eye(r, dtype=bool)
     metrics = {
-        "attack": describe_attack(build_attack(dcard.attack)), "per_run": shares,
+        "attack": build_attack(dcard.attack).describe(), "per_run": shares,
         "baseline_matrix": baseline.tolist(), "trained_fooling": trained.tolist(),
         "baseline": {"mean": float(baseline.mean()), "std": float(baseline.std()),
                      "grey_box_only": float(baseline[off].mean())},
@@ -110,10 +112,10 @@ def combine(dcard: DefenceCard, runs: list[BaseRun], shares: list[dict[str, Any]
     if dcard.plots:
         from hepadv.plotting import defences as P
 
-        P.per_run_bars(out / "plots" / "fooling_ratio_per_run.png", {
+        P.per_run_bars(out / PLOTS_DIR / "fooling_ratio_per_run.png", {
             "base model": (baseline.mean(1), None, P.GREY),
             "adv. trained, average": (per_run_it.mean(1), None, P.RED),
             "adv. trained, best": (per_run_it.min(1), None, P.BLUE)}, "grey-box fooling ratio")
-        P.curve(out / "plots" / "fooling_ratio_per_iteration.png", np.arange(n_it), per_run_it.mean(0),
+        P.curve(out / PLOTS_DIR / "fooling_ratio_per_iteration.png", np.arange(n_it), per_run_it.mean(0),
                 per_run_it.std(0), "iteration", "grey-box fooling ratio", float(baseline.mean()))
     return metrics

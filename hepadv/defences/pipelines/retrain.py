@@ -10,6 +10,7 @@ import torch
 
 from hepadv.data.preprocess import PreparedData, Split
 from hepadv.defences.greybox import Adversaries, BaseRun
+from hepadv.progress import Progress
 
 
 def extend_split(base: Split, source: Split, adv: Adversaries, keep: np.ndarray, seed: int) -> Split:
@@ -28,7 +29,7 @@ def extend_split(base: Split, source: Split, adv: Adversaries, keep: np.ndarray,
     return Split(**{k: np.concatenate(v)[order] for k, v in parts.items()})
 
 
-def train_on(run: BaseRun, data: PreparedData, directory: Path, progress: bool) -> torch.nn.Module:
+def train_on(run: BaseRun, data: PreparedData, directory: Path, progress: Progress | None) -> torch.nn.Module:
     """Train the run's model from scratch on ``data`` into ``directory/<variant>`` (reused when finished)."""
     from hepadv.training.device import resolve_device
     from hepadv.training.loop import train_variant
