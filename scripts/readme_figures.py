@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shlex
@@ -223,6 +224,23 @@ ATTACKS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     ),
 }
 
+#: The named toy mismodellings of ``cards/datamc_NAME.yaml`` and the selections each is run in.
+MISMODELLINGS = ("ip_resolution", "track_multiplicity", "sv_mass", "pv_pull")
+SELECTIONS = ("dy", "wc", "ttsemilep")
+#: Data/MC figures: key -> (label, ``hepadv datamc`` arguments) per run; each run's results.json, by label.
+DATAMC: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "datamc": (
+        *((f"{name} {sel}", (f"cards/datamc_{name}.yaml", "--selection", sel))
+          for name in MISMODELLINGS for sel in SELECTIONS),
+        # size 0 gives the same data for every effect (tested), so one ablation per selection serves them all
+        *((f"none {sel}", ("cards/datamc_pv_pull.yaml", "--selection", sel, "--set", "toynano.effects.pv_pull=0"))
+          for sel in SELECTIONS),
+    ),
+    "datamc-cost": (("replicas", ("cards/datamc_dy.yaml",)),
+                    ("no replicas", ("cards/datamc_dy.yaml", "--set", "bootstrap.replicas=0"))),
+    "datamc-real": (("real", ("cards/datamc_real_dy.yaml",)),),
+}
+
 
 #: our target for CONSERVAttack (not the paper's, which sets none): FR >= 0.6 at mean JSD <= 0.05 and dFN <= 0.2;
 #: ``cards/conservattack.yaml`` records it as ``tuned_on.target``
@@ -357,6 +375,155 @@ def render_conservattack_sweep(results: dict[str, Any]) -> str:
             e = b["history"][-1]
             lines.append(f"| {b['block_size']} | {100 * b['block_size'] / results['n_events']:.3g} % | "
                          f"{e['fooling_ratio']:.3f} | {e['mean_jsd']:.4f} | {e['dfn']:.4f} | {b['seconds']:.0f} |")
+#: |z| from which a Data/MC difference or a nominal-vs-adversarial difference counts as significant.
+SIGNIFICANT = 3.0
+#: The discriminators whose KL the tables show; the verdicts use these and BvsC (CvsB mirrors BvsC).
+SHOWN_DISCS = ("BvsL", "CvsL")
+VERDICT_DISCS = ("BvsL", "BvsC", "CvsL")
+
+
+def _pm3(stat: dict[str, Any] | None, value: float | None = None, key: str = "std") -> str:
+    """A KL x 10^3 with its std and z (``*``: outside its quadratic regime, z from its own std)."""
+    if value is None or not stat or stat.get(key) is None:
+        return "n/a" if value is None else f"{1e3 * value:.2f}"
+    rough = "" if stat.get("smooth", True) else "*"
+    z = stat.get("z")
+    return f"{1e3 * value:.2f} ± {1e3 * stat[key]:.2f} (z {z:+.1f}{rough})" if z is not None else \
+        f"{1e3 * value:.2f} ± {1e3 * stat[key]:.2f}"
+
+
+def _datamc_cells(res: dict[str, Any], disc: str) -> list[str]:
+    """nominal KL, adversarial KL, paired adversarial - nominal difference (KL x 10^3) of one run."""
+    div = res["divergences"]
+    cells = []
+    for tagger in ("nominal@best", "adversarial@best"):
+        d = div[tagger][disc]["raw"]
+        cells.append(_pm3(d.get("kl_stat"), d["kl"]))
+    comp = _comparison(res)
+    diff = comp["outputs"][disc]["raw"]["kl"] if comp else None
+    cells.append(_pm3(diff, diff["difference"] if diff else None))
+    return cells
+
+
+def _comparison(res: dict[str, Any]) -> dict[str, Any] | None:
+    return next((c for c in res.get("comparisons", []) if c["reference"] == "nominal@best"
+                 and c["other"] == "adversarial@best"), None)
+
+
+def _verdict(res: dict[str, Any]) -> str:
+    """Whether adversarial and nominal differ significantly (|z| >= SIGNIFICANT), in which direction."""
+    comp = _comparison(res)
+    if comp is None:
+        return "no comparison"
+    zs = {d: comp["outputs"][d]["raw"]["kl"]["z"] for d in VERDICT_DISCS}
+    closer = [d for d, z in zs.items() if z is not None and z <= -SIGNIFICANT]
+    further = [d for d, z in zs.items() if z is not None and z >= SIGNIFICANT]
+    parts = ([f"adversarial closer to data in {', '.join(closer)}"] if closer else []) + \
+            ([f"adversarial further from data in {', '.join(further)}"] if further else [])
+    shown = ", ".join(f"{d} {z:+.1f}" for d, z in zs.items() if z is not None)
+    return ("; ".join(parts) if parts else "no significant difference") + f" (z: {shown})"
+
+
+def _label_effect(res: dict[str, Any]) -> str:
+    effects = res.get("toynano", {}).get("effects", {})
+    return ", ".join(f"{n} {v:+g}" for n, v in effects.items()) or "none (ablation)"
+
+
+def render_datamc(results: dict[str, Any]) -> str:
+    """Per named mismodelling and selection: raw KL of both models with std and z, and their paired difference."""
+    first = next(iter(results.values()))
+    t = first["toynano"]
+    lines = [f"KL(data || MC) x 10^3 of the main job's models (best checkpoints, raw inputs), ± its std "
+             f"(z against the floor for identical parents; `*`: KL outside its quadratic regime, z from its own "
+             f"std), and the paired difference adversarial - nominal on the same events (negative: adversarial "
+             f"closer to data); {t['n_events_mc']:,} MC and {t['n_events_data']:,} data toynano events per "
+             f"selection, {first['bootstrap']['replicas']} replicas; significant: |z| >= {SIGNIFICANT:g}.", ""]
+    head = ["data/MC difference", "selection"]
+    for d in SHOWN_DISCS:
+        head += [f"{d} nominal", f"{d} adversarial", f"{d} adv - nom"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for res in results.values():
+        row = [_label_effect(res), res["selection"]]
+        for d in SHOWN_DISCS:
+            row += _datamc_cells(res, d)
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for res in results.values():
+        nominal = res["divergences"]["nominal@best"]
+        zs = {d: nominal[d]["raw"]["kl_stat"]["z"] for d in VERDICT_DISCS if nominal[d]["raw"]["kl_stat"]}
+        best = max(zs, key=lambda d: zs[d]) if zs else None
+        z_text = f"nominal KL up to z {zs[best]:+.1f} ({best})" if best else "no z"
+        lines.append(f"- {_label_effect(res)}, {res['selection']}: {z_text}; {_verdict(res)}.")
+    ablation = [r for r in results.values() if not r.get("toynano", {}).get("effects")]
+    if ablation:
+        zs = []
+        for res in ablation:
+            for d in VERDICT_DISCS:
+                for tagger in ("nominal@best", "adversarial@best"):
+                    stat = res["divergences"][tagger][d]["raw"]["kl_stat"]
+                    zs.append((stat["z"], f"{tagger.split('@')[0]} {d}, {res['selection']}"))
+                comp = _comparison(res)
+                if comp:
+                    zs.append((comp["outputs"][d]["raw"]["kl"]["z"], f"adv - nom {d}, {res['selection']}"))
+        zs = [(z, what) for z, what in zs if z is not None]
+        z_max, what = max(zs, key=lambda t: abs(t[0]))
+        chance = 1 - (1 - math.erfc(abs(z_max) / math.sqrt(2))) ** len(zs)
+        lines.append(f"- Size 0 (ablation): the largest |z| of the {len(zs)} shown (both models and their difference; "
+                     f"{', '.join(VERDICT_DISCS)}; every selection) is {z_max:+.1f} ({what}); at least one of "
+                     f"{len(zs)} independent standard normal numbers is that far out {100 * chance:.0f} % of the "
+                     "time.")
+    seconds = sum(r["wall_s"] for r in results.values())
+    lines.append(f"- {len(results)} runs, {seconds / 60:.0f} min of processing (toynano generation not included).")
+    return "\n".join(lines) + "\n"
+
+
+def render_datamc_cost(results: dict[str, Any]) -> str:
+    """``cards/datamc_dy.yaml`` verbatim with and without replicas: its KL with uncertainties, and the cost."""
+    with_r, without = results["replicas"], results["no replicas"]
+    n_tag = len(with_r["taggers"])
+    lines = [f"`cards/datamc_dy.yaml` ({with_r['n_events']['mc']:,} MC, {with_r['n_events']['data']:,} data events; "
+             f"{n_tag} taggers: every epoch checkpoint of both models; MC raw and "
+             f"{', '.join(with_r['variations'][1:])}), KL(data || MC) x 10^3 of the best checkpoints:", "",
+             "| tagger | MC | BvsL | CvsL |", "|---|---|---|---|"]
+    for tagger in ("nominal@best", "adversarial@best"):
+        for variation in with_r["variations"]:
+            cells = [_pm3(with_r["divergences"][tagger][d][variation]["kl_stat"],
+                          with_r["divergences"][tagger][d][variation]["kl"]) for d in ("BvsL", "CvsL")]
+            lines.append(f"| {tagger} | {variation} | " + " | ".join(cells) + " |")
+    comp = _comparison(with_r)
+    if comp:
+        for variation in with_r["variations"]:
+            cells = [_pm3(comp["outputs"][d][variation]["kl"], comp["outputs"][d][variation]["kl"]["difference"])
+                     for d in ("BvsL", "CvsL")]
+            lines.append(f"| adversarial - nominal | {variation} | " + " | ".join(cells) + " |")
+    rate_w, rate_wo = with_r["events_per_s"], without["events_per_s"]
+    total = sum(with_r["timing_s"].values())
+    replicas = with_r["timing_s"].get("replicas", 0.0)
+    lines += ["", f"- Cost of {with_r['bootstrap']['replicas']} replicas ({with_r['bootstrap']['groups']} groups), "
+                  f"measured within the run that fills them: {replicas:.0f} s of the processor's {total:.0f} s "
+                  f"({100 * replicas / total:.0f} %), so the throughput with them is {1 - replicas / total:.2f} of "
+                  f"that without. The two runs' throughputs, {rate_w:,.0f} and {rate_wo:,.0f} events/s (ratio "
+                  f"{rate_w / rate_wo:.2f}), also differ by the load of the shared machine: their inference, "
+                  f"which the replicas do not touch, took {with_r['timing_s']['inference']:.0f} and "
+                  f"{without['timing_s']['inference']:.0f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def render_datamc_real(results: dict[str, Any]) -> str:
+    """``cards/datamc_real_dy.yaml``: CMS's stored discriminators on coffea's 40-event files, with uncertainties."""
+    res = results["real"]
+    lines = [f"`cards/datamc_real_dy.yaml`: {res['n_jets']['data']} data and {res['n_jets']['mc']} MC jets after the "
+             "dy selection; KL(data || MC) with its std, floor and the replicas in which it is defined:", "",
+             "| tagger | output | KL | floor | z | replicas |", "|---|---|---|---|---|---|"]
+    for tagger, outputs in res["divergences"].items():
+        for name in ("BvsL", "CvsL"):
+            d = outputs[name]["raw"]
+            st = d.get("kl_stat") or {}
+            kl = "n/a" if d["kl"] is None else (f"{d['kl']:.2f} ± {st['std']:.2f}" if st.get("std") is not None
+                                                else f"{d['kl']:.2f}")
+            floor = "n/a" if st.get("floor") is None else f"{st['floor']:.2f} ± {st['floor_std']:.2f}"
+            z = "n/a" if st.get("z") is None else f"{st['z']:+.1f}"
+            lines.append(f"| {tagger} | {name} | {kl} | {floor} | {z} | {st.get('replicas', 0)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -396,6 +563,9 @@ FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "attacks": ("attacks", render_attacks),
     "conservattack-benchmark": ("conservattack-benchmark", render_conservattack_benchmark),
     "conservattack-sweep": ("conservattack-sweep", render_conservattack_sweep),
+    "datamc": ("datamc", render_datamc),
+    "datamc-cost": ("datamc-cost", render_datamc_cost),
+    "datamc-real": ("datamc-real", render_datamc_real),
     "sf": ("sf", render_sf),
 }
 #: benchmark key -> its arguments (the CPU table: one thread, as the project's shared 2-core machine needs)
@@ -468,6 +638,9 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
         return done[key]
     if key in ATTACKS:
         done[key] = measure_attacks(key, rerun, runs_dir)
+        return done[key]
+    if key in DATAMC:
+        done[key] = measure_datamc(key, rerun, runs_dir)
         return done[key]
     if key in COMMANDS:
         done[key] = measure_command(key, rerun, runs_dir)
@@ -546,6 +719,28 @@ def measure_attacks(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
             raise SystemExit(f"{path}: no attack results (run without --from-runs to produce them)")
         results[label] = json.loads(path.read_text())
     command = "; ".join(shlex.join(["hepadv", "attack", *args]) for _, args in rows)
+    return Measured(results, command, seconds)
+
+
+def measure_datamc(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
+    """Each row of ``DATAMC[key]`` through ``hepadv datamc`` into one folder; results keyed by row label."""
+    base = (runs_dir.resolve() if runs_dir is not None else REPO / "runs") / f"readme-{key}"
+    rows = DATAMC[key]
+    seconds = None
+    if rerun:
+        t0 = time.perf_counter()
+        for i, (_, args) in enumerate(rows):
+            cmd = ["hepadv", "datamc", *args, "--no-progress", "--output", str(base / str(i))]
+            print("$", shlex.join(cmd), flush=True)
+            subprocess.run([sys.executable, "-m", *cmd], cwd=REPO, check=True)
+        seconds = time.perf_counter() - t0
+    results = {}
+    for i, (label, _) in enumerate(rows):
+        path = base / str(i) / "results.json"
+        if not path.is_file():
+            raise SystemExit(f"{path}: no Data/MC results (run without --from-runs to produce them)")
+        results[label] = json.loads(path.read_text())
+    command = "; ".join(shlex.join(["hepadv", "datamc", *args]) for _, args in rows)
     return Measured(results, command, seconds)
 
 

@@ -49,8 +49,22 @@ def test_every_shipped_datamc_card_validates(card: Path) -> None:
 
     loaded = load(card, "datamc")
     assert loaded.selection.validated_params is not None and loaded.taggers
-    # datamc_SELECTION.yaml, a variant of it (datamc_dy_slurm.yaml), or real files
-    assert card.name.startswith(f"datamc_{loaded.selection.name}") or loaded.data is not None
+    # datamc_SELECTION.yaml, a variant of it (datamc_dy_slurm.yaml), real files, or a named mismodelling
+    assert (card.name.startswith(f"datamc_{loaded.selection.name}") or loaded.data is not None
+            or card.stem.removeprefix("datamc_") in (loaded.toynano.effects or {}))
+
+
+def test_every_named_mismodelling_has_a_card_at_its_documented_size() -> None:
+    """cards/datamc_NAME.yaml for each toynano effect (ip_scale is the old cards' mismodelling)."""
+    from hepadv.cards import load
+    from hepadv.datamc.toynano import EFFECTS
+
+    for name, effect in EFFECTS.items():
+        if name == "ip_scale":
+            continue
+        card = load(REPO / "cards" / f"datamc_{name}.yaml", "datamc")
+        assert card.toynano.effects == {name: effect.default}, name
+        assert "{selection}" in str(card.output) and card.bootstrap.replicas >= 100
 
 
 def test_shipped_datamc_cards_exist() -> None:

@@ -70,6 +70,23 @@ def test_iterative_futures_and_dask_fill_identical_histograms(tmp_path: Path, ti
     assert not np.array_equal(noise, h[{"kind": "mc", "variation": "raw"}].values())  # the noise did something
 
 
+def test_replicas_do_not_depend_on_the_chunking(tmp_path: Path, tiny_run: Path) -> None:
+    """Each event's Poisson weights are drawn per file entry: 1000- and 3000-event chunks fill the same
+    replicas (and nominal histograms) of the raw outputs; the replicas scatter around the nominal."""
+    a, b = (all_hists(tmp_path / str(n), tiny_run, {"name": "iterative"}, n) for n in (1000, 3000))
+    raw = {"variation": "raw"}
+    for kind in ("hists", "replicas"):
+        assert set(a[kind]) == set(b[kind]) == {"nominal@best", "adversarial@best"}
+        for tagger, outputs in a[kind].items():
+            for name, h in outputs.items():
+                np.testing.assert_array_equal(h[raw].values(), b[kind][tagger][name][raw].values())
+                np.testing.assert_array_equal(h[raw].variances(), b[kind][tagger][name][raw].variances())
+    reps = a["replicas"]["nominal@best"]["BvsL"][{"kind": "mc", "variation": "raw"}].values()
+    nominal = a["hists"]["nominal@best"]["BvsL"][{"kind": "mc", "variation": "raw"}].values().sum(axis=0)
+    assert reps.shape == (100, 60) and not np.array_equal(reps[0], reps[1])
+    np.testing.assert_allclose(reps.mean(axis=0).sum(), nominal.sum(), rtol=0.05)
+
+
 def test_results_json_root_and_normalisation(tmp_path: Path, tiny_run: Path) -> None:
     results = run_datamc(card(tmp_path, tiny_run, root=True, chunksize=5000), progress=False)
     out = Path(results["output"])
@@ -81,6 +98,16 @@ def test_results_json_root_and_normalisation(tmp_path: Path, tiny_run: Path) -> 
     div = saved["divergences"]["nominal@best"]
     assert set(div) == {"b", "bb", "c", "udsg", "BvsL", "BvsC", "CvsB", "CvsL"}
     assert set(div["BvsL"]) == {"raw", "gaussian_noise", "fgsm"} and div["BvsL"]["raw"]["kl"] > 0
+    stat = div["BvsL"]["raw"]["kl_stat"]  # every divergence carries its statistics
+    assert stat["replicas"] == 100 and stat["std"] > 0 and stat["floor"] > 0 and stat["z"] is not None
+    assert div["CvsL"]["fgsm"]["js_stat"]["std"] > 0
+    (comp,) = saved["comparisons"]
+    assert (comp["reference"], comp["other"]) == ("nominal@best", "adversarial@best")
+    paired = comp["outputs"]["BvsL"]["raw"]["kl"]
+    assert paired["difference"] == pytest.approx(saved["divergences"]["adversarial@best"]["BvsL"]["raw"]["kl"]
+                                                 - div["BvsL"]["raw"]["kl"])
+    assert paired["std"] > 0 and paired["z"] is not None
+    json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in results.json"))
     hists = pickle.loads((out / "hists.pkl").read_bytes())
     h = hists["hists"]["nominal@best"]["BvsL"]
     data_jets = h[{"kind": "data", "variation": "raw"}].values().sum()
@@ -96,7 +123,8 @@ def test_results_json_root_and_normalisation(tmp_path: Path, tiny_run: Path) -> 
 
     assert stacked(h, "fgsm", tmp_path / "BvsL.png", "dy", "BvsL").stat().st_size > 0
     assert stacked(hists["controls"]["m_ll"], "raw", tmp_path / "mll.png", "dy", "m_ll").is_file()
-    series = {"nominal": {"raw": {"BvsL": [[1, 0.02], [2, 0.01]]}}}
+    series = {"nominal": {"raw": {"BvsL": [{"epoch": 1, "kl": 0.02, "std": 0.003, "floor": 0.001},
+                                           {"epoch": 2, "kl": 0.01, "std": None, "floor": None}]}}}
     assert plot_kl_vs_epoch(series, tmp_path / "kl.png").is_file()
 
 
@@ -148,7 +176,7 @@ def test_cli_datamc_selection_dy_verbatim(tmp_path: Path, monkeypatch: pytest.Mo
     assert "Cutflow, selection dy" in result.output and "KL(data || MC)" in result.output
     saved = json.loads((tmp_path / "runs" / "adv" / "datamc" / "dy" / "results.json").read_text())
     epochs = saved["kl_vs_epoch"]["nominal"]["fgsm"]["BvsL"]
-    assert [e for e, _ in epochs] == [1, 2] and all(k is not None and k > 0 for _, k in epochs)
+    assert [p["epoch"] for p in epochs] == [1, 2] and all(p["kl"] > 0 and p["std"] > 0 for p in epochs)
     assert set(saved["kl_vs_epoch"]) == {"nominal", "adversarial"}
 
 

@@ -62,3 +62,74 @@ def test_wc_soft_muon_charge_correlates_with_charm(tmp_path: Path) -> None:
     has_c = ak.to_numpy(ak.any(ev["Jet_hadronFlavour"] == 4, axis=1))
     both = ak.to_numpy(~ak.is_none(q_w) & ~ak.is_none(q_soft))
     assert opposite[both & has_c].mean() > 0.7 > opposite[both & ~has_c].mean()
+
+
+# ----------------------------------------------------------------------------- named data/MC effects
+def data_jets(**params: object) -> dict[str, np.ndarray]:
+    """Flat jet columns of 1500 ttsemilep "data" events generated with the same seed and ``params``."""
+    from hepadv.datamc.toynano import generate_block
+
+    p = ToyNanoParams(topology="ttsemilep", mismodelling=0.0, **params)  # type: ignore[arg-type]
+    jets = generate_block(np.random.default_rng(4), 1500, p, is_mc=False)["Jet"]
+    return {f: ak.to_numpy(ak.flatten(jets[f])) for f in jets.fields}  # type: ignore[index]
+
+
+def test_size_zero_effects_are_the_simulation_and_share_one_file() -> None:
+    none = ToyNanoParams(mismodelling=0.0)
+    zeros = ToyNanoParams(mismodelling=0.0, effects={"pv_pull": 0.0, "ip_resolution": 0.0})
+    assert none.key("data") == zeros.key("data") and none.key("mc") == zeros.key("mc")
+    assert ToyNanoParams(effects={"pv_pull": -1.0}).key("mc") == none.key("mc")  # MC never depends on them
+    assert ToyNanoParams(effects={"pv_pull": -1.0}).key("data") != none.key("data")
+    a, b = data_jets(), data_jets(effects={"sv_mass": 0.0, "track_multiplicity": 0.0})
+    for field in a:
+        np.testing.assert_array_equal(a[field], b[field])
+
+
+def test_each_effect_changes_the_inputs_it_names() -> None:
+    base = data_jets()
+    # IP resolution: the resolution-driven (negative) side of the significances widens by 1 + size
+    wide = data_jets(effects={"ip_resolution": 0.5})
+    neg = [np.quantile(j["DeepCSV_trackSip2dSig_1"][j["DeepCSV_trackSip2dSig_1"] < 0], 0.1) for j in (base, wide)]
+    assert 1.35 < neg[1] / neg[0] < 1.65
+    # track multiplicity: more prompt tracks per jet
+    more = data_jets(effects={"track_multiplicity": 0.2})
+    assert more["DeepCSV_jetNSelectedTracks"].mean() > 1.08 * base["DeepCSV_jetNSelectedTracks"].mean()
+    # SV mass: x (1 + size) where a vertex exists, placeholders untouched, nothing else changes
+    light = data_jets(effects={"sv_mass": -0.1})
+    mass, mass0 = light["DeepCSV_vertexMass"], base["DeepCSV_vertexMass"]
+    present = mass0 != -999
+    np.testing.assert_allclose(mass[present], mass0[present] * np.float32(0.9), rtol=1e-6)
+    np.testing.assert_array_equal(mass[~present], mass0[~present])
+    np.testing.assert_array_equal(light["DeepCSV_trackSip3dSig_0"], base["DeepCSV_trackSip3dSig_0"])
+    # PV pull: without it (size -1), 3D significances of heavy-flavour tracks lose their negative offset;
+    # 2D significances and light jets are untouched
+    nopull = data_jets(effects={"pv_pull": -1.0})
+    np.testing.assert_array_equal(nopull["DeepCSV_trackSip2dSig_0"], base["DeepCSV_trackSip2dSig_0"])
+    shift = nopull["DeepCSV_trackSip3dSig_0"] - base["DeepCSV_trackSip3dSig_0"]
+    assert shift.min() > -1e-4 and np.mean(shift > 1e-3) > 0.3 and np.mean(np.abs(shift) < 1e-6) > 0.05
+
+
+def test_effects_in_a_card_are_checked_in_one_line(tmp_path: Path) -> None:
+    from hepadv.cards import load
+    from hepadv.cards.datamc import DataMCCard
+    from hepadv.errors import CardError
+
+    def load_datamc_card(path: Path) -> DataMCCard:
+        card = load(path, "datamc")
+        assert isinstance(card, DataMCCard)
+        return card
+
+    card = tmp_path / "c.yaml"
+    card.write_text("kind: datamc\ntoynano: {effects: {pv_pull: -1.0}}\n")
+    t = load_datamc_card(card).toynano
+    assert t.effects == {"pv_pull": -1.0} and t.ip_scale() == 0.0
+    card.write_text("kind: datamc\ntoynano: {mismodelling: 0.2}\n")
+    assert load_datamc_card(card).toynano.ip_scale() == 0.2
+    assert DataMCCard().toynano.ip_scale() == 0.1  # old cards: IP significances x 1.1
+    for text, message in (("toynano: {effects: {ip_smear: 0.1}}", "unknown effect 'ip_smear'; known: ip_scale"),
+                          ("toynano: {effects: {sv_mass: -2}}", "effect 'sv_mass' needs a size >= -1"),
+                          ("toynano: {effects: {sv_mass: 0.1}, mismodelling: 0.1}", "either mismodelling")):
+        card.write_text("kind: datamc\n" + text + "\n")
+        with pytest.raises(CardError, match=message) as err:
+            load_datamc_card(card)
+        assert "\n" not in str(err.value) and "toynano" in str(err.value)

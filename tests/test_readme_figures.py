@@ -18,7 +18,8 @@ DATA = REPO / "tests" / "data" / "readme_figures"
 FIXTURES = {"demo": "metrics_adv.json", "transfer": "metrics_adv.json", "distortions": "metrics_distortions.json",
             "pgd": "metrics_distortions.json", "benchmark": "benchmark.json", "attacks": "attacks.json",
             "conservattack-benchmark": "conservattack_benchmark.json", "sf": "sf_results.json",
-            "benchmark-gpu": "benchmark_gpu.json"}
+            "benchmark-gpu": "benchmark_gpu.json", "datamc": "datamc.json", "datamc-cost": "datamc_cost.json",
+            "datamc-real": "datamc_real.json"}
 #: a table cell holding only measured numbers: 0.9442, 0.932 (-0.0120), 87.0k, 0.97 / 1.09
 NUMBER_CELL = re.compile(r"[\s\d.+\-/()k%]*\d\.\d+[\s\d.+\-/()k%]*")
 
@@ -111,6 +112,15 @@ def test_run_commands_are_what_make_demo_runs(tmp_path: Path) -> None:
     assert evaluate[:3] == ["hepadv", "evaluate", "cards/adv.yaml"]
     assert f"output={tmp_path.resolve() / 'adv-distortions'}" in evaluate
     assert rf.DISTORTIONS.split("=", 1)[1] in " ".join(README.split())  # the list the README's example shows
+
+
+def test_datamc_figures_run_shipped_cards() -> None:
+    """Every Data/MC figure runs a shipped card, each named mismodelling in every selection plus the ablations."""
+    for rows in rf.DATAMC.values():
+        for _label, args in rows:
+            assert (REPO / args[0]).is_file(), args[0]
+    labels = [label for label, _ in rf.DATAMC["datamc"]]
+    assert len(labels) == len(rf.MISMODELLINGS) * len(rf.SELECTIONS) + len(rf.SELECTIONS)
 
 
 def test_gpu_tables_are_two_runs_measured_anywhere_and_rendered_with_git(tmp_path: Path,

@@ -26,15 +26,34 @@ class ToyNanoSection(Section):
     """toynano sample sizes and data mismodelling (see ``hepadv.datamc.toynano``).
 
     ``topology`` picks the toy events when the selection is not one of the built-in topologies (a plugin's
-    selection tried on dy, wc or ttsemilep events); by default it is the selection's name.
+    selection tried on dy, wc or ttsemilep events); by default it is the selection's name. ``effects``
+    (name -> size, ``toynano.EFFECTS``) replaces the original ``mismodelling`` (the ``ip_scale`` size,
+    0.1 when neither is given).
     """
 
     topology: Literal["dy", "wc", "ttsemilep"] | None = None
     n_events_mc: int = Field(200_000, ge=1, le=50_000_000)
     n_events_data: int = Field(100_000, ge=1, le=50_000_000)
     seed: int = 1
-    mismodelling: float = Field(0.1, gt=-1.0)
+    mismodelling: float | None = Field(None, gt=-1.0)
     mismodelled: list[str] | None = None
+    effects: dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _effects(self) -> ToyNanoSection:
+        if self.effects is not None:
+            from hepadv.datamc.toynano import check_effects
+
+            check_effects(self.effects)
+            if self.mismodelling is not None:
+                raise ValueError("give either mismodelling (the ip_scale size, the old form) or effects, not both")
+        return self
+
+    def ip_scale(self) -> float:
+        """The ``ip_scale`` size: ``mismodelling``, else 0.1 when no ``effects`` are given, else 0."""
+        if self.mismodelling is not None:
+            return self.mismodelling
+        return 0.0 if self.effects is not None else 0.1
 
 
 class TaggerSection(Section):
@@ -56,6 +75,21 @@ class TaggerSection(Section):
         return self
 
 
+class BootstrapSection(Section):
+    """Statistical uncertainties of KL and JS: Poisson bootstrap replicas (``hepadv.evaluation.replicas``)."""
+
+    replicas: int = Field(100, ge=0, le=10_000,
+                          description="replicas per histogram; 0: divergences without uncertainties")
+    groups: int = Field(1000, ge=10, le=1_000_000,
+                        description="weight groups events are dealt into (shared Poisson weights)")
+
+    @model_validator(mode="after")
+    def _enough(self) -> BootstrapSection:
+        if self.replicas == 1:
+            raise ValueError("replicas must be 0 (none) or at least 2: a spread needs two replicas")
+        return self
+
+
 class DataMCCard(Card):
     kind: Literal["datamc"] = "datamc"
     name: str = Field("datamc", pattern=SAFE_NAME_PATTERN)
@@ -72,8 +106,10 @@ class DataMCCard(Card):
     chunksize: int = Field(100_000, ge=1, le=100_000_000)
     max_chunks: int | None = Field(None, ge=1, description="at most this many chunks per sample")
     skip_bad_files: bool = False
+    bootstrap: BootstrapSection = Field(default_factory=lambda: BootstrapSection())
     output: Path | None = Field(None, description="default: RUN/datamc/SELECTION of the first model tagger's run "
-                                                  "(relative paths: to the working directory)")
+                                                  "(relative paths: to the working directory; {selection} in it: "
+                                                  "the selection's name)")
     plots: bool = True
     root: bool = Field(True, description="also write the histograms as TH1s to hists.root")
 

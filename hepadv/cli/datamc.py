@@ -85,6 +85,7 @@ def print_summary(results: dict[str, Any]) -> None:
     from rich.table import Table
 
     from hepadv.cli.console import console
+    from hepadv.evaluation.replicas import format_pm
 
     flow = Table(title=f"Cutflow, selection {results['selection']}")
     samples = list(results["cutflow"])
@@ -99,28 +100,88 @@ def print_summary(results: dict[str, Any]) -> None:
         console.print("MC only: no Data/MC distances", highlight=False)
         _print_rate(results)
         return
-    table = Table(title="KL(data || MC) per tagger output (JS distances in results.json)")
+    table = Table(title="KL(data || MC) ± std per tagger output; floor: expected for identical parents, "
+                        "z = (KL - floor) / its spread there (*: KL outside its quadratic regime, z = (KL - floor)"
+                        " / std); JS distances in results.json")
     shown = {t: v for t, v in results["divergences"].items() if "@e" not in t}
     table.add_column("tagger", no_wrap=True, min_width=max([6, *(len(t) for t in shown)]))
-    table.add_column("MC", no_wrap=True, min_width=max([3, *(len(v) for v in results["variations"])]))
+    table.add_column("MC", no_wrap=True, min_width=max([5, *(len(v) for v in results["variations"])]))
     outputs: list[str] = []
     for per_output in results["divergences"].values():
         outputs += [o for o in per_output if o not in outputs]
-    for o in outputs:
-        table.add_column(o, justify="right", no_wrap=True, min_width=max(6, len(o)))
-    for tagger, per_output in results["divergences"].items():
-        if "@e" in tagger:  # per-epoch numbers are in results.json and the KL-vs-epoch plot
-            continue
+    rows: list[list[str]] = []
+    for tagger, per_output in shown.items():  # per-epoch numbers are in results.json and the KL-vs-epoch plot
         variations = next(iter(per_output.values()), {})
+        for variation in variations:
+            cells, floors = [], []
+            for o in outputs:
+                d = per_output.get(o, {}).get(variation) or {}
+                stat = d.get("kl_stat") or {}
+                cells.append(format_pm(d.get("kl"), stat.get("std")))
+                rough = "" if stat.get("smooth", True) else "*"
+                floors.append("-" if stat.get("floor") is None else
+                              f"{format_pm(stat['floor'])} (z {_z(stat.get('z'))}{rough})")
+            rows.append([tagger, variation, *cells])
+            if any(f != "-" for f in floors):
+                rows.append(["", "floor", *floors])
+    for o, width in zip(outputs, _widths(rows, 2, outputs), strict=True):
+        table.add_column(o, justify="right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    _print_wide(table)
+    _print_comparisons(results, outputs)
+    _print_rate(results)
+
+
+def _z(z: float | None) -> str:
+    return "-" if z is None else f"{z:+.1f}"
+
+
+def _widths(rows: list[list[str]], first: int, outputs: list[str]) -> list[int]:
+    return [max([6, len(o), *(len(r[first + i]) for r in rows)]) for i, o in enumerate(outputs)]
+
+
+def _print_wide(table: Any) -> None:
+    from hepadv.cli.console import console
+
+    needed = sum(c.min_width or 0 for c in table.columns) + 3 * len(table.columns) + 1
+    width = console.width  # numbers are never cut: the console is widened for the table (print(width=...)
+    console.width = max(width, needed)  # collapses a column of wide tables in rich 14)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = width
+
+
+def _print_comparisons(results: dict[str, Any], outputs: list[str]) -> None:
+    """Paired KL differences other - reference (same events, same replicas), best checkpoints only."""
+    from rich.table import Table
+
+    from hepadv.evaluation.replicas import format_pm
+
+    shown = [c for c in results.get("comparisons", []) if "@e" not in c["other"]]
+    if not shown:
+        return
+    table = Table(title="KL(other) - KL(reference) ± std, paired on the same events (negative: other closer to "
+                        "data); z = (difference - floor) / std")
+    table.add_column("other - reference", no_wrap=True,
+                     min_width=max(len(f"{c['other']} - {c['reference']}") for c in shown))
+    table.add_column("MC", no_wrap=True, min_width=max([3, *(len(v) for v in results["variations"])]))
+    rows = []
+    for comp in shown:
+        variations = next(iter(comp["outputs"].values()), {})
         for variation in variations:
             cells = []
             for o in outputs:
-                d = per_output.get(o, {}).get(variation)
-                cells.append("-" if not d or d["kl"] is None else f"{d['kl']:.4f}")
-            table.add_row(tagger, variation, *cells)
-    needed = sum(c.min_width or 0 for c in table.columns) + 3 * len(table.columns) + 1
-    console.print(table, width=max(console.width, needed), crop=False)  # numbers are never cut
-    _print_rate(results)
+                d = (comp["outputs"].get(o, {}).get(variation) or {}).get("kl") or {}
+                cells.append("-" if d.get("difference") is None else
+                             f"{format_pm(d['difference'], d.get('std'))} (z {_z(d.get('z'))})")
+            rows.append([f"{comp['other']} - {comp['reference']}", variation, *cells])
+    for o, width in zip(outputs, _widths(rows, 2, outputs), strict=True):
+        table.add_column(o, justify="right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    _print_wide(table)
 
 
 def _print_rate(results: dict[str, Any]) -> None:

@@ -37,12 +37,17 @@ mistag (thesis 73 %). FGSM (eps = 0.01, eq. 4 cap) costs the nominal model ~0.01
 ``pv_pull`` sets that balance: at 0.45 the nominal model does not reliably learn the offset in 15
 epochs (BvsL ratio ~0.53), at 0.6 the offset is so informative that the raw BvsL gap reaches 0.01.
 ``difficulty`` scales the overlap for studies that need an easier or harder task.
+
+``Response`` changes the detector and fragmentation response of the generated jets (IP resolution,
+prompt-track multiplicity); all 1.0 is the simulation itself. The training data never uses it: it is
+how ``hepadv.datamc.toynano`` makes "data" differ from the simulation in physically named ways.
 """
 
 from __future__ import annotations
 
 import logging
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -114,6 +119,27 @@ class _Tuning:
     pv_pull = 0.49  # longitudinal PV pull [in IP significance] per unit heavy-hadron momentum fraction
 
 
+#: The planted fragile feature's default size (``_Tuning.pv_pull``), for modules that scale it.
+PV_PULL: float = _Tuning.pv_pull
+
+
+@dataclass(frozen=True)
+class Response:
+    """How generated jets differ from the simulation (1.0: they do not); toynano's "data" uses it.
+
+    ``ip_noise`` multiplies the resolution-driven part of every 2D and 3D impact-parameter significance
+    (a worse resolution than the track errors quote: data whose IP resolution simulation underestimates);
+    ``prompt_tracks`` multiplies the mean number of prompt fragmentation tracks (which share the same
+    charged pT, so each gets less), as a fragmentation model that mispredicts the charged multiplicity.
+    """
+
+    ip_noise: float = 1.0
+    prompt_tracks: float = 1.0
+
+
+_SIMULATION = Response()
+
+
 def _segment_cumsum(values: np.ndarray, jet: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Cumulative sums restarted at every jet (tracks of a jet are contiguous, jets in order)."""
     cs = np.cumsum(values, dtype=np.float64)
@@ -133,6 +159,7 @@ def _truncated_normal(rng: np.random.Generator, sigma: np.ndarray, limit: float)
 
 def _generate_block(
     rng: np.random.Generator, m: int, fractions: np.ndarray, difficulty: float, pv_pull: float = _Tuning.pv_pull,
+    response: Response = _SIMULATION,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw features (with the real files' placeholders) and labels for ``m`` jets.
 
@@ -215,7 +242,7 @@ def _generate_block(
     x_tot = x.sum(axis=1)
     lam = (tn.prompt_lambda[0] + tn.prompt_lambda[1] * np.log(pt / 20.0) + tn.prompt_lambda[2] * is_l) * (
         1.0 - 0.6 * np.minimum(x_tot, 1.0)
-    )
+    ) * response.prompt_tracks
     prompt_scale = pt * np.maximum(1.0 - x_tot, 0.1) * tn.prompt_pt_frac / np.maximum(lam, 1.0)
     n_pr = rng.poisson(lam * tn.track_eff * np.exp(-1.0 / prompt_scale))
     n_sel = n_dec_tot + n_pr
@@ -256,7 +283,7 @@ def _generate_block(
         f32(1.0),
     )
     noise2d = normal(n_trk)
-    sig2d = ip_true / sigma2d + tail * noise2d
+    sig2d = ip_true / sigma2d + tail * noise2d * f32(response.ip_noise)
 
     # --- sort tracks by decreasing 2D IP significance inside each jet ----------------------------------
     order = np.argsort(jet + (0.5 - np.clip(sig2d, -1e3, 1e3).astype(np.float64) / 2048.0), kind="stable")
@@ -282,7 +309,7 @@ def _generate_block(
     # offset: far below the spread of any single input, but coherent over the jet's tracks. A tagger reads it
     # from the 3D - 2D differences, a fragile direction that FGSM reverses and adversarial training gives up.
     pull = np.where(is_bhad | is_c, pv_pull * x_tot, 0.0).astype(f32)[jet]
-    sig3d = sig2d + f32(tn.sig3d_res) * normal(n_trk) - pull
+    sig3d = sig2d + f32(tn.sig3d_res * response.ip_noise) * normal(n_trk) - pull
     val2d = sig2d * sigma2d
     val3d = sig3d * sigma3d
     # distance from the PV to the point of closest approach to the jet axis ~ IP / angle(track, axis)
@@ -424,13 +451,15 @@ def generate_toyjets(
     fractions: tuple[float, float, float, float] = (0.30, 0.05, 0.20, 0.45),
     difficulty: float = 1.0,
     pv_pull: float = _Tuning.pv_pull,
+    response: Response = _SIMULATION,
 ) -> RawJets:
     """Generate ``n_jets`` DeepCSV-like jets (raw values, placeholders included); same arguments, same jets.
 
     Blocks of 2**16 jets are drawn from independent streams spawned from ``seed`` so that memory
     stays bounded whatever ``n_jets`` is. ``difficulty`` > 1 shortens heavy-flavour lifetimes and
     raises the light-jet fake rates (harder tagging), < 1 does the opposite. ``pv_pull`` is the planted
-    fragile feature (see the module docstring); it changes only the 3D significances.
+    fragile feature (see the module docstring); it changes only the 3D significances. ``response``: how
+    these jets differ from the simulation (``Response``; the default is the simulation).
     """
     if n_jets < 1:
         raise ValueError(f"n_jets must be positive, got {n_jets}")
@@ -444,7 +473,7 @@ def generate_toyjets(
     for i, stream in enumerate(streams):
         lo, hi = i * _BLOCK, min((i + 1) * _BLOCK, n_jets)
         features[lo:hi], labels[lo:hi] = _generate_block(np.random.default_rng(stream), hi - lo, probs,
-                                                         float(difficulty), float(pv_pull))
+                                                         float(difficulty), float(pv_pull), response)
     return _raw_jets(features, labels)
 
 

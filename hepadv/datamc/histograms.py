@@ -5,6 +5,9 @@ Tagger outputs and discriminators: 60 bins over [-0.2, 1] (thesis app. A.5), und
 ``flavour`` (b, bb, c, udsg for MC by truth; ``data`` for data, which has no truth). Weight storage keeps the
 sum of squared weights, so statistical errors survive negative weights (genWeight < 0, W+c same-sign).
 Control plots: one regular axis per kinematic variable, with ``kind`` and ``flavour`` categories.
+Bootstrap replicas of each output (``replica_hist``): ``kind``, ``variation``, an integer ``replica`` axis
+and the same value axis, summed over flavours (KL and JS compare data with the MC sum), plain double
+storage; filled by ``fill_replicas`` from per-event Poisson weights (``hepadv.evaluation.replicas``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,33 @@ def output_hist(variations: tuple[str, ...] = ("raw",), label: str = "tagger out
         hist.axis.Regular(N_BINS, LOW, HIGH, name="value", label=label),
         storage=hist.storage.Weight(),
     )
+
+
+def replica_hist(variations: tuple[str, ...], replicas: int, label: str = "tagger output") -> Any:
+    """(kind, variation, replica, value) bootstrap replicas of one output, summed over flavours."""
+    import hist
+
+    return hist.Hist(  # no category overflow bins: R x 62 doubles per (kind, variation) is what it costs
+        hist.axis.StrCategory(list(KINDS), name="kind", overflow=False),
+        hist.axis.StrCategory(list(variations), name="variation", overflow=False),
+        hist.axis.Integer(0, replicas, name="replica", underflow=False, overflow=False),
+        hist.axis.Regular(N_BINS, LOW, HIGH, name="value", label=label),
+        storage=hist.storage.Double(),
+    )
+
+
+def fill_replicas(h: Any, kind: str, variation: str, values: np.ndarray, weights: np.ndarray, groups: np.ndarray,
+                  k: np.ndarray) -> None:
+    """Add one chunk's replicas: event weight x the Poisson weight of the event's group, per replica.
+
+    Bins come from the value axis itself (``axis.index``, flow bins included), so every value lands in the
+    bin ``hist.fill`` gives it in the nominal histogram.
+    """
+    from hepadv.evaluation.replicas import replica_counts
+
+    axis = h.axes["value"]
+    counts = replica_counts(axis.index(fill_value(values)) + 1, weights, groups, k, len(axis) + 2)
+    h.view(flow=True)[h.axes["kind"].index(kind), h.axes["variation"].index(variation)] += counts
 
 
 def control_hist(name: str) -> Any:

@@ -5,8 +5,10 @@ each distortion, and fill the histograms declared in ``histograms`` (and the sca
 ``sfhists``). MC jets are weighted by genWeight (and
 the selection's sign, -1 for W+c same-sign events) and split by truth flavour; data jets are inclusive.
 Random draws come from a RandomStream keyed by (seed, distortion, sample, file, chunk start), so every
-executor fills identical histograms. Time per stage is accumulated in the
-output (``timing``) for the benchmark.
+executor fills identical histograms. With ``replicas`` > 0 every output histogram also gets its
+bootstrap replicas (``histograms.replica_hist``) in the same pass: each event's Poisson(1) weights are
+those of its group, drawn per file entry (``hepadv.evaluation.replicas``), so chunking does not change
+them either. Time per stage is accumulated in the output (``timing``) for the benchmark.
 """
 
 from __future__ import annotations
@@ -18,9 +20,20 @@ from typing import Any
 
 import numpy as np
 
-from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS, control_hist, fill_value, output_hist, per_jet
+from hepadv.datamc.histograms import (
+    DATA_FLAVOUR,
+    FLAVOURS,
+    control_hist,
+    fill_replicas,
+    fill_value,
+    output_hist,
+    per_jet,
+    replica_hist,
+)
 from hepadv.datamc.sfhists import FINE_BINS, fill_sf
 from hepadv.datamc.taggers import ModelTagger, StoredTagger, chunk_stream, truth_labels
+from hepadv.evaluation.replicas import DEFAULT_GROUPS, event_groups, group_weights
+from hepadv.random import RandomStream, derive_seed
 
 # NanoAODSchema warns about cross-references toy and old files lack while it builds each chunk's events,
 # before process() runs: filter those where the processor is unpickled (every worker imports this module).
@@ -33,17 +46,20 @@ except ImportError:  # pragma: no cover
 
 
 class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
-    """``samples``: dataset name -> "data" or "mc"; ``distortions``: (label, Attack) applied to MC inputs."""
+    """``samples``: dataset name -> "data" or "mc"; ``distortions``: (label, Attack) applied to MC inputs;
+    ``replicas``: bootstrap replicas per output histogram (0: none), from ``groups`` weight groups."""
 
     def __init__(self, selection: Any, taggers: list[ModelTagger | StoredTagger], samples: dict[str, str],
                  distortions: list[tuple[str, Any]] | None = None, seed: int = 0, torch_threads: int | None = None,
-                 ) -> None:
+                 replicas: int = 0, groups: int = DEFAULT_GROUPS) -> None:
         self.selection = selection
         self.taggers = taggers
         self.samples = samples
         self.distortions = distortions or []
         self.seed = seed
         self.torch_threads = torch_threads
+        self.replicas = replicas
+        self.groups = groups
         self.sf_bins = FINE_BINS  # the CvsL x CvsB grid (part of the chunk fingerprint: older chunks lack it)
 
     def process(self, events: Any) -> dict[str, Any]:
@@ -65,7 +81,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         dataset = meta["dataset"]
         is_mc = self.samples[dataset] == "mc"
         kind = "mc" if is_mc else "data"
-        timing = dict.fromkeys(("read", "selection", "inputs", "inference", "filling"), 0.0)
+        timing = dict.fromkeys(("read", "selection", "inputs", "inference", "filling", "replicas"), 0.0)
         t0 = time.perf_counter()
         self._read(events, is_mc)
         timing["read"] += time.perf_counter() - t0
@@ -97,6 +113,11 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
             "sf": {},
         }
         filename, start = os.path.basename(meta.get("filename", "")), int(meta.get("entrystart", 0))
+        t0 = time.perf_counter()
+        boot = self._replica_weights(dataset, filename, start, len(events), sel.mask, jets)
+        if boot is not None:
+            out["replicas"] = {}
+        timing["replicas"] += time.perf_counter() - t0
         for tagger in self.taggers:
             if isinstance(tagger, ModelTagger):
                 t0 = time.perf_counter()
@@ -111,16 +132,24 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
             timing["inference"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             hists = out["hists"].setdefault(tagger.key, {})
+            vs = ("raw", *(lab for lab, _ in self.distortions)) if tagger.kind == "model" else ("raw",)
             for variation, outputs in values.items():
                 for name, v in outputs.items():
                     h = hists.get(name)
                     if h is None:
-                        vs = ("raw", *(lab for lab, _ in self.distortions)) if tagger.kind == "model" else ("raw",)
                         h = hists[name] = output_hist(vs, f"{tagger.key} {name}")
                     h.fill(kind=kind, variation=variation, flavour=flavour, value=fill_value(v), weight=w)
-            sf_vs = ("raw", *(lab for lab, _ in self.distortions)) if tagger.kind == "model" else ("raw",)
-            fill_sf(out["sf"], tagger.key, values, sf_vs, kind, flavour, w)  # CvsL x CvsB for scale factors
+            fill_sf(out["sf"], tagger.key, values, vs, kind, flavour, w)  # CvsL x CvsB for scale factors
             timing["filling"] += time.perf_counter() - t0
+            if boot is not None:
+                t0 = time.perf_counter()
+                reps = out["replicas"].setdefault(tagger.key, {})
+                for variation, outputs in values.items():
+                    for name, v in outputs.items():
+                        if name not in reps:
+                            reps[name] = replica_hist(vs, self.replicas, f"{tagger.key} {name}")
+                        fill_replicas(reps[name], kind, variation, v, w, *boot)
+                timing["replicas"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
         event_flavour = _event_flavour(flavour, jets) if is_mc else np.full(len(event_w), DATA_FLAVOUR)
@@ -131,6 +160,20 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         timing["filling"] += time.perf_counter() - t0
         out["timing"] = timing
         return out
+
+    def _replica_weights(self, dataset: str, filename: str, start: int, n_events: int, mask: np.ndarray,
+                         jets: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """(group of each histogrammed jet, (groups, replicas) Poisson weights of this sample), or None.
+
+        Groups are drawn per file entry (stream keyed by sample and file, offset by the chunk's first
+        entry), so an event has the same weights whatever the chunking; the weight table is the sample's.
+        """
+        if not self.replicas:
+            return None
+        seed = derive_seed(self.seed, "datamc", "replicas")
+        k = group_weights(RandomStream(seed, ("weights", dataset)), self.groups, self.replicas)
+        groups = event_groups(RandomStream(seed, ("groups", dataset, filename)).at(start), n_events, self.groups)
+        return per_jet(groups[np.asarray(mask, dtype=bool)], jets), k
 
     def branches(self, keys: set[str], is_mc: bool) -> list[str]:
         """The flat branches a chunk needs (with the collection counters): what the Runner preloads in bulk."""

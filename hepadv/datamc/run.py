@@ -45,13 +45,9 @@ def build_selection(card: DataMCCard) -> Any:
     return cls(spec._validated if spec._validated is not None else cls.parse_params(spec.params))
 
 
-def sample_files(card: DataMCCard, selection_name: str, progress: Progress | None = None,
-                 ) -> tuple[dict[str, list[Path]], dict[str, str], str]:
-    """(files per sample, tree per sample, origin): the card's files, or toynano files for the topology."""
-    if card.mc is not None:
-        samples = {"mc": card.mc} if card.data is None else {"data": card.data, "mc": card.mc}
-        return ({s: list(v.files) for s, v in samples.items()}, {s: v.tree for s, v in samples.items()}, "files")
-    from hepadv.datamc.toynano import TOPOLOGIES, ToyNanoParams, toynano_files
+def toynano_params(card: DataMCCard, selection_name: str) -> Any:
+    """The ``ToyNanoParams`` of the card's toynano samples for this selection's topology."""
+    from hepadv.datamc.toynano import TOPOLOGIES, ToyNanoParams
 
     t = card.toynano
     topology = t.topology or selection_name
@@ -59,10 +55,22 @@ def sample_files(card: DataMCCard, selection_name: str, progress: Progress | Non
         raise DataError(f"toynano has no topology for selection {selection_name!r} "
                         f"(it has {', '.join(TOPOLOGIES)}); set toynano.topology or give data and mc files")
     extra = {} if t.mismodelled is None else {"mismodelled": t.mismodelled}
-    params = ToyNanoParams(topology=topology, n_events_mc=t.n_events_mc, n_events_data=t.n_events_data,  # type: ignore[arg-type]
-                           seed=t.seed, mismodelling=t.mismodelling, **extra)
-    as_progress(progress).note(f"toynano {topology}: {t.n_events_mc:,} MC and {t.n_events_data:,} data events "
-        f"(data inputs x {1 + t.mismodelling:g}; generated once, then cached)")
+    return ToyNanoParams(topology=topology, n_events_mc=t.n_events_mc, n_events_data=t.n_events_data,  # type: ignore[arg-type]
+                         seed=t.seed, mismodelling=t.ip_scale(), effects=t.effects or {}, **extra)
+
+
+def sample_files(card: DataMCCard, selection_name: str, progress: Progress | None = None,
+                 ) -> tuple[dict[str, list[Path]], dict[str, str], str]:
+    """(files per sample, tree per sample, origin): the card's files, or toynano files for the topology."""
+    if card.mc is not None:
+        samples = {"mc": card.mc} if card.data is None else {"data": card.data, "mc": card.mc}
+        return ({s: list(v.files) for s, v in samples.items()}, {s: v.tree for s, v in samples.items()}, "files")
+    from hepadv.datamc.toynano import toynano_files
+
+    params = toynano_params(card, selection_name)
+    effects = ", ".join(f"{name} {size:+g}" for name, size in params.sizes().items()) or "none"
+    as_progress(progress).note(f"toynano {params.topology}: {params.n_events_mc:,} MC and {params.n_events_data:,} "
+                               f"data events (data/MC differences: {effects}; generated once, then cached)")
     files = toynano_files(params)
     return {"data": [files["data"]], "mc": [files["mc"]]}, {"data": "Events", "mc": "Events"}, "toynano"
 
@@ -179,9 +187,10 @@ def _check_file(path: Path, tree_name: str, sample: str, selection: Any, taggers
 
 
 def output_dir(card: DataMCCard, selection_name: str, run_dir: Path | None) -> Path:
-    """``card.output``, else ``RUN/datamc/SELECTION`` of the first model run, else ``runs/NAME/datamc/SELECTION``."""
+    """``card.output`` (``{selection}`` in it replaced by the selection's name, so one card serves several
+    selections), else ``RUN/datamc/SELECTION`` of the first model run, else ``runs/NAME/datamc/SELECTION``."""
     if card.output is not None:
-        return Path(card.output)
+        return Path(str(card.output).replace("{selection}", selection_name))
     return RunLayout(run_dir if run_dir is not None else Path("runs") / card.name).datamc_selection(selection_name)
 
 
@@ -210,7 +219,8 @@ def run_datamc(card: DataMCCard, *, progress: Progress | None = None, device: st
             label, n = f"{spec.name}-{n}", n + 1
         distortions.append((label, attack))
     proc = DataMCProcessor(selection, taggers, {"data": "data", "mc": "mc"}, distortions, seed=card.seed,
-                           torch_threads=1)  # one thread per worker: no oversubscription, comparable per-worker rates
+                           torch_threads=1,  # one thread per worker: no oversubscription, comparable per-worker rates
+                           replicas=card.bootstrap.replicas, groups=card.bootstrap.groups)
     # every needed branch is read in one bulk uproot call per chunk (coffea "preload"), not branch by branch
     fileset = {s: {"files": {str(p): inputs.tree[s] for p in ps},
                    "preload": proc.branches(inputs.keys[s], s == "mc")} for s, ps in inputs.files.items()}
@@ -258,6 +268,11 @@ def _process(card: DataMCCard, selection: Any, taggers: list[Any], distortions: 
         inputs.files[sample] = [p for p in paths if not any(b.startswith(f"{p}:") for b in chunk_stats.bad_files)]
     results = build_results(output, card, selection, taggers, distortions, inputs, wall)
     results["chunks"] = chunk_stats.to_dict()
+    if inputs.origin == "toynano":  # what the "data" is: the data/MC differences applied, with their sizes
+        params = toynano_params(card, selection.name)
+        results["toynano"] = {"topology": params.topology, "n_events_mc": params.n_events_mc,
+                              "n_events_data": params.n_events_data, "seed": params.seed,
+                              "effects": params.sizes()}
     if write:
         with publish_dir(out, keep=("chunks", "logs")) as staging:
             write_report(results, output, staging, card)

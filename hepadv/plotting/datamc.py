@@ -73,7 +73,8 @@ def stacked(h: Any, variation: str, path: Path, title: str, xlabel: str, mc_flav
 
 
 def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Path | None:
-    """Thesis fig. A.22: KL(data || MC) against epoch per output; one line per variant and MC variation."""
+    """Thesis fig. A.22: KL(data || MC) against epoch per output; one line per variant and MC variation,
+    a band of +- its standard deviation and, dotted, the floor (expected KL for identical parents)."""
     from matplotlib.figure import Figure
 
     if not series:
@@ -88,20 +89,32 @@ def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Pat
         for n, (ax, output) in enumerate(zip(axes, GRID, strict=True)):
             for i, (variant, by_var) in enumerate(ordered):
                 for j, (variation, by_out) in enumerate(by_var.items()):
-                    pts = [(e, k) for e, k in by_out.get(output, []) if k is not None]
-                    if pts:
-                        e, k = zip(*pts, strict=True)
-                        ax.plot(e, k, styles[i % len(styles)], marker="o", color=cycle[j % len(cycle)],
-                                label=f"{variant} {variation}")
+                    pts = [p for p in by_out.get(output, []) if p["kl"] is not None]
+                    if not pts:
+                        continue
+                    colour = cycle[j % len(cycle)]
+                    e = np.array([p["epoch"] for p in pts])
+                    k = np.array([p["kl"] for p in pts], dtype=float)
+                    ax.plot(e, k, styles[i % len(styles)], marker="o", color=colour, label=f"{variant} {variation}")
+                    std = np.array([np.nan if p.get("std") is None else p["std"] for p in pts], dtype=float)
+                    if np.isfinite(std).any():
+                        ax.fill_between(e, k - std, k + std, color=colour, alpha=0.2, linewidth=0)
+                    floor = np.array([np.nan if p.get("floor") is None else p["floor"] for p in pts], dtype=float)
+                    if np.isfinite(floor).any():
+                        ax.plot(e, floor, ":", color=colour, linewidth=1)
             ax.set_title(output, fontsize="medium")
             ax.set_xlabel("epoch")
             if n % 4 == 0:
                 ax.set_ylabel("KL(data || MC)")
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
-            fig.legend(handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize="small")
+            from matplotlib.lines import Line2D
+
+            handles.append(Line2D([], [], linestyle=":", color="grey"))
+            labels.append("floor")
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize="small")
         if title:
-            fig.suptitle(title)
+            fig.suptitle(f"{title} (bands: ± std; dotted: floor, the KL of identical parents)")
         return savefig(fig, path)
 
 
