@@ -160,17 +160,20 @@ def test_kl_uncertainties_print_where_the_json_has_them(study: Path, tmp_path: P
     results = json.loads((study / "datamc" / "dy" / "results.json").read_text())
     tagger = next(t for t in results["divergences"] if "@e" not in t)
     entry = results["divergences"][tagger]["BvsL"]["raw"]
-    entry["kl_err"] = 0.00123
     variant = next(iter(results["kl_vs_epoch"]))
-    results["kl_vs_epoch"][variant]["raw"]["BvsL"][0].append(0.0042)
+    point = results["kl_vs_epoch"][variant]["raw"]["BvsL"][0]
+    assert entry["kl_stat"]["std"] > 0 and point["std"] > 0  # the bootstrap replicas give them
     (tmp_path / "run" / "datamc" / "dy").mkdir(parents=True)
     (tmp_path / "run" / "datamc" / "dy" / "results.json").write_text(json.dumps(results))
     page = parse(write_report(tmp_path / "run"))
     assert page.sections == ["datamc"]
     check_cells(tmp_path / "run", page.cells)
-    with_err = [c for c in page.cells if c["err_key"]]
-    assert [(c["table"], json.loads(c["err_key"])[-1]) for c in with_err] == [("kl-dy", "kl_err"), ("kl-epoch-dy", 2)]
-    assert with_err[0]["text"] == f"{entry['kl']:.4f} ± 0.0012"
+    with_err = {(c["table"], tuple(json.loads(c["key"]))): c for c in page.cells if c["err_key"]}
+    kl = with_err[("kl-dy", ("divergences", tagger, "BvsL", "raw", "kl"))]
+    assert json.loads(kl["err_key"])[-2:] == ["kl_stat", "std"]
+    assert kl["text"] == f"{entry['kl']:.4f} ± {entry['kl_stat']['std']:.4f}"
+    assert ("kl-epoch-dy", ("kl_vs_epoch", variant, "raw", "BvsL", 0, "kl")) in with_err
+    assert any(c["table"] == "kl-z-dy" for c in page.cells)  # floors and z
 
 
 def test_sections_follow_the_files(tiny_run: Path, tmp_path: Path) -> None:

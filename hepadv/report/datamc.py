@@ -15,6 +15,7 @@ from hepadv.report.content import (
     Table,
     figures,
     fmt,
+    get,
     num,
     study_blocks,
     text,
@@ -32,8 +33,8 @@ def cutflow_table(r: dict[str, Any], source: str, selection: str) -> Table | Non
 
 
 def divergence_table(r: dict[str, Any], source: str, selection: str, measure: str) -> Table | None:
-    """KL(data || MC) or the JS distance per tagger (best checkpoints), MC variation and output; ``± err`` where
-    results.json stores an uncertainty beside the value (``kl_err``, ``kl_std``, ...)."""
+    """KL(data || MC) or the JS distance per tagger (best checkpoints), MC variation and output, ``± std`` from the
+    bootstrap replicas (``kl_stat``/``js_stat``) or any uncertainty stored beside the value."""
     div = {t: per for t, per in (r.get("divergences") or {}).items() if "@e" not in t}
     outputs = list(dict.fromkeys(o for per in div.values() for o in per))
     if not outputs:
@@ -42,32 +43,82 @@ def divergence_table(r: dict[str, Any], source: str, selection: str, measure: st
     for tagger, per_output in div.items():
         variations = list(dict.fromkeys(v for per_var in per_output.values() for v in per_var))
         for variation in variations:
-            rows.append([text(tagger), text(variation),
-                         *(num(r, ["divergences", tagger, o, variation, measure]) for o in outputs)])
+            cells = []
+            for o in outputs:
+                key = ["divergences", tagger, o, variation, measure]
+                stat = [*key[:-1], f"{measure}_stat", "std"]
+                cells.append(num(r, key, err_key=stat if get(r, stat) is not None else None))
+            rows.append([text(tagger), text(variation), *cells])
     name = "KL(data || MC)" if measure == "kl" else "Jensen-Shannon distance"
     return Table(["tagger", "MC", *outputs], rows, source=source, id=f"{measure}-{selection}",
-                 caption=f"{name} per tagger output")
+                 caption=f"{name} per tagger output (± its bootstrap standard deviation)")
+
+
+def significance_table(r: dict[str, Any], source: str, selection: str) -> Table | None:
+    """Each KL against its floor (the value identical parents give): floor and z per tagger, variation, output."""
+    div = {t: per for t, per in (r.get("divergences") or {}).items() if "@e" not in t}
+    outputs = list(dict.fromkeys(o for per in div.values() for o in per))
+    rows = []
+    for tagger, per_output in div.items():
+        for variation in dict.fromkeys(v for per_var in per_output.values() for v in per_var):
+            base = ["divergences", tagger]
+            if all(get(r, [*base, o, variation, "kl_stat", "floor"]) is None for o in outputs):
+                continue
+            cells = [c for o in outputs for c in (num(r, [*base, o, variation, "kl_stat", "floor"]),
+                                                  num(r, [*base, o, variation, "kl_stat", "z"], 1))]
+            rows.append([text(tagger), text(variation), *cells])
+    if not rows:
+        return None
+    head = ["tagger", "MC", *(h for o in outputs for h in (f"{o} floor", f"{o} z"))]
+    return Table(head, rows, source=source, id=f"kl-z-{selection}",
+                 caption="KL against its floor (identical parents): z = (KL - floor) / spread")
+
+
+def comparison_table(r: dict[str, Any], source: str, selection: str) -> Table | None:
+    """Paired differences of KL between models on the same events and replicas: difference ± std and z."""
+    rows = []
+    for i, comp in enumerate(r.get("comparisons") or []):
+        for output, per_var in (comp.get("outputs") or {}).items():
+            for variation, measures in per_var.items():
+                if not isinstance(measures.get("kl"), dict):
+                    continue
+                key = ["comparisons", i, "outputs", output, variation, "kl"]
+                rows.append([text(f"{comp['other']} - {comp['reference']}"), text(output), text(variation),
+                             num(r, [*key, "difference"], sign=True, err_key=[*key, "std"]), num(r, [*key, "z"], 1)])
+    if not rows:
+        return None
+    return Table(["KL difference", "output", "MC", "difference", "z"], rows, source=source,
+                 id=f"kl-paired-{selection}",
+                 caption="Paired KL differences (negative: the other model is closer to data)")
 
 
 def kl_epoch_table(r: dict[str, Any], source: str, selection: str) -> Table | None:
-    """The numbers of the KL-vs-epoch figure: [epoch, KL] pairs (a third entry, if stored, is its uncertainty)."""
+    """The numbers of the KL-vs-epoch figure: ``{epoch, kl, std, floor}`` points (``[epoch, kl]`` pairs in older
+    results), ``± std`` where the replicas give one."""
     series = r.get("kl_vs_epoch") or {}
-    epochs = sorted({p[0] for by_var in series.values() for by_out in by_var.values() for pts in by_out.values()
-                     for p in pts if isinstance(p, list) and p})
+
+    def epoch_of(p: Any) -> Any:
+        return p.get("epoch") if isinstance(p, dict) else (p[0] if isinstance(p, list) and p else None)
+
+    epochs = sorted({e for by_var in series.values() for by_out in by_var.values() for pts in by_out.values()
+                     for p in pts if (e := epoch_of(p)) is not None})
     rows = []
     for variant, by_var in series.items():
         for variation, by_out in by_var.items():
             for output, points in by_out.items():
-                at = {p[0]: i for i, p in enumerate(points) if isinstance(p, list) and p}
+                at = {epoch_of(p): i for i, p in enumerate(points) if epoch_of(p) is not None}
                 key = ["kl_vs_epoch", variant, variation, output]
                 row = [text(variant), text(variation), text(output)]
                 for e in epochs:
                     i = at.get(e)
                     if i is None:
                         row.append(text("", "num"))
-                        continue
-                    err = [*key, i, 2] if len(points[i]) > 2 else None
-                    row.append(num(r, [*key, i, 1], err_key=err))
+                    elif isinstance(points[i], dict):
+                        err = [*key, i, "std"] if points[i].get("std") is not None else None
+                        row.append(num(r, [*key, i, "kl"], err_key=err))
+                    else:
+                        err = [*key, i, 2] if len(points[i]) > 2 else None
+                        row.append(num(r, [*key, i, 1], err_key=err))
                 rows.append(row)
     if not rows:
         return None
@@ -121,6 +172,10 @@ def datamc_section(paths: ReportPaths) -> Section | None:
             items.append(Note("MC only: no Data/MC distances"))
         elif kl := divergence_table(r, source, sel, "kl"):
             items.append(kl)
+            items += [t for t in (comparison_table(r, source, sel), ) if t is not None]
+            z = significance_table(r, source, sel)
+            if z is not None:
+                items.append(Details("KL against its floor (z)", [z]))
         groups = _plot_groups(paths, study, r)
         top = figures(groups.pop("", []), paths.run, large=True)
         table = kl_epoch_table(r, source, sel)
