@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ DATA = REPO / "tests" / "data" / "readme_figures"
 #: figure -> the small deterministic metrics file its golden rendering comes from
 FIXTURES = {"demo": "metrics_adv.json", "transfer": "metrics_adv.json", "distortions": "metrics_distortions.json",
             "pgd": "metrics_distortions.json", "benchmark": "benchmark.json", "attacks": "attacks.json",
-            "conservattack-benchmark": "conservattack_benchmark.json"}
+            "conservattack-benchmark": "conservattack_benchmark.json", "memory": "memory.json"}
 #: a table cell holding only measured numbers: 0.9442, 0.932 (-0.0120), 87.0k, 0.97 / 1.09
 NUMBER_CELL = re.compile(r"[\s\d.+\-/()k%]*\d\.\d+[\s\d.+\-/()k%]*")
 
@@ -110,3 +111,17 @@ def test_run_commands_are_what_make_demo_runs(tmp_path: Path) -> None:
     assert evaluate[:3] == ["hepadv", "evaluate", "cards/adv.yaml"]
     assert f"output={tmp_path.resolve() / 'adv-distortions'}" in evaluate
     assert rf.DISTORTIONS.split("=", 1)[1] in " ".join(README.split())  # the list the README's example shows
+
+
+def test_memory_figures_measure_the_peak_rss_of_the_child() -> None:
+    """The memory block's measurement: a child that holds 300 MiB reads as at least that (and not hugely more)."""
+    code = "import numpy as np; a = np.ones(300 * 2**20 // 8); print(a.sum())"
+    rss, seconds = rf.max_rss_run([sys.executable, "-c", code], dict(os.environ))
+    assert 300 * 1024 <= rss < 600 * 1024 and seconds > 0
+    with pytest.raises(SystemExit, match="failed \\(exit 3\\)"):
+        rf.max_rss_run([sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
+    commands = [shown for shown, _ in rf.MEMORY]
+    assert commands == ["hepadv train cards/adv.yaml", "hepadv attack --plugin conservattack",
+                        "hepadv datamc --selection dy"]
+    for shown, args in rf.MEMORY:  # the measured command is the shown one, outputs redirected
+        assert args[0] == shown.split()[1] and all(w in args for w in shown.split()[2:])
