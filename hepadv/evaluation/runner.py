@@ -14,7 +14,7 @@ import torch
 from hepadv.attacks.base import Attack
 from hepadv.cards.schema import RunCard
 from hepadv.data.preprocess import PreparedData
-from hepadv.errors import CardError
+from hepadv.errors import CardError, CheckpointError
 from hepadv.evaluation.comparison import compare
 from hepadv.evaluation.scoring import score_model, transfer_matrix
 from hepadv.runs import check_spec, load_trained
@@ -64,7 +64,7 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
         scored = score_model(trained.model, x, y, spec, attacks, discs, ev.batch_size, seed, keep_inputs=transfer)
         probs[name], crafted[name] = scored.probs, scored.inputs
         entry: dict[str, Any] = {"best_epoch": trained.provenance.get("best_epoch"), "metrics": scored.metrics,
-                                 "history": trained.history, "per_epoch": []}
+                                 "history": run_history(out, name, trained.history), "per_epoch": []}
         if ev.every_epoch:
             for epoch, _path in _progress(epoch_checkpoints(out / name / "checkpoints"), progress,
                                           f"evaluating {name}"):
@@ -83,6 +83,35 @@ def evaluate_run(card: RunCard, *, device: str | None = None, data: PreparedData
                                               discs, spec.classes, ev.batch_size)
     write_report(out, results, probs, data.test.y[:n], plots=ev.plots)
     return results
+
+
+def history_path(run_dir: Path, variant: str) -> Path:
+    """Where training writes a variant's per-epoch history (every completed epoch, updated after each)."""
+    return Path(run_dir) / variant / "history.json"
+
+
+def run_history(run_dir: Path, variant: str, fallback: dict[str, Any]) -> dict[str, Any]:
+    """The variant's history over every completed epoch: ``history.json``, else the last checkpoint's.
+
+    Not the best checkpoint's (``fallback``, used only when neither exists): that one stops at the best epoch,
+    so an early-stopped or plateaued run would hide the epochs after it.
+    """
+    from hepadv.io import read_json
+    from hepadv.training.checkpoint import load_checkpoint
+
+    path = history_path(run_dir, variant)
+    if path.is_file():
+        try:
+            history = read_json(path)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: unreadable training history ({exc})") from None
+        if not isinstance(history, dict) or not isinstance(history.get("epoch"), list):
+            raise CheckpointError(f"{path}: not a training history (expected an object with an 'epoch' list)")
+        return history
+    last = Path(run_dir) / variant / "checkpoints" / "last.pt"
+    if last.is_file():
+        return dict(load_checkpoint(last, map_location="cpu").get("history") or fallback)
+    return fallback
 
 
 def _progress(items: list[Any], enabled: bool, label: str) -> Any:
