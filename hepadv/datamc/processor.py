@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS, control_hist, fill_value, output_hist, per_jet
+from hepadv.datamc.histograms import (
+    DATA_FLAVOUR,
+    FLAVOURS,
+    control_hist,
+    fill_value,
+    is_jet_control,
+    output_hist,
+    per_jet,
+)
 from hepadv.datamc.taggers import ModelTagger, StoredTagger, chunk_stream, truth_labels
 
 # NanoAODSchema warns about cross-references toy and old files lack while it builds each chunk's events,
@@ -120,7 +128,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         event_flavour = _event_flavour(flavour, jets) if is_mc else np.full(len(event_w), DATA_FLAVOUR)
         for name, (values, index) in sel.controls.items():
             h = out["controls"][name] = control_hist(name)
-            fl = event_flavour[index] if not name.startswith("jet_") else flavour
+            fl = flavour if is_jet_control(name) else event_flavour[index]
             h.fill(kind=kind, flavour=fl, value=values, weight=event_w[index])
         timing["filling"] += time.perf_counter() - t0
         out["timing"] = timing
