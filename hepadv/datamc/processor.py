@@ -30,7 +30,8 @@ from hepadv.datamc.taggers import ModelTagger, StoredTagger, chunk_stream, truth
 
 # NanoAODSchema warns about cross-references toy and old files lack while it builds each chunk's events,
 # before process() runs: filter those where the processor is unpickled (every worker imports this module).
-warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"coffea\.nanoevents\.schemas")
+for _message in (r"Missing cross-reference (index|target) for ", r"Branch \w+ already exists but its values"):
+    warnings.filterwarnings("ignore", _message, RuntimeWarning, r"coffea\.nanoevents\.schemas")
 
 try:  # coffea is a dependency, but keep `import hepadv.datamc.processor` cheap to fail clearly
     from coffea.processor import ProcessorABC
@@ -52,11 +53,12 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         self.torch_threads = torch_threads
 
     def process(self, events: Any) -> dict[str, Any]:
-        # NanoAODSchema warns about cross-references our files do not have; a filter in the main process
-        # does not reach futures/dask workers, so it lives here
+        # third-party noise while processing a chunk (a filter in the main process does not reach futures/dask
+        # workers, so it lives here); hepadv's own warnings stay visible
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("default", module=r"hepadv\.")
             return self._process(events)
 
     def _process(self, events: Any) -> dict[str, Any]:
