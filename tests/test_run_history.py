@@ -18,17 +18,11 @@ from hepadv.errors import CheckpointError
 from hepadv.evaluation.runner import evaluate_run, run_history
 from hepadv.plotting import training as training_plots
 from hepadv.training.loop import train
+from tests.test_batch import TINY
 
-CARD = {
-    "name": "plateau",
-    "seed": 3,
-    "dataset": {"name": "toyjets", "params": {"n_jets": 3000, "seed": 3}},
-    "model": {"name": "deepcsv", "params": {"hidden": 16, "layers": 2}},
-    "training": {"epochs": 3, "batch_size": 1024, "lr": 3e-3, "gamma": 2},
-    "variants": [{"name": "nominal"}],
-    "evaluation": {"max_jets": 500, "every_epoch": True, "plots": True, "transfer": False,
-                   "attacks": [{"name": "fgsm", "params": {"epsilon": 0.01}}]},
-}
+CARD = {**TINY, "name": "plateau", "training": {**TINY["training"], "epochs": 3},
+        "evaluation": {"max_jets": 500, "every_epoch": True, "plots": True, "transfer": False,
+                       "attacks": [{"name": "fgsm", "params": {"epsilon": 0.01}}]}}
 
 
 @pytest.fixture(scope="module")
