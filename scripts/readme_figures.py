@@ -551,6 +551,70 @@ def render_sf(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The README's memory table: each command's default run, one after the other (the attack and the Data/MC run
+#: use the models the training wrote). RUN and OUT are filled in by ``measure_memory``.
+MEMORY: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("hepadv train cards/adv.yaml", ("train", "cards/adv.yaml", "--overwrite", "--set", "output=RUN")),
+    ("hepadv attack --plugin conservattack", ("attack", "RUN", "--plugin", "conservattack", "--output", "OUT")),
+    ("hepadv datamc --selection dy", ("datamc", "--selection", "dy", "--set", "taggers=[{run: RUN, checkpoints: all}]",
+                                      "--output", "OUT")),
+)
+
+
+def render_memory(results: dict[str, Any]) -> str:
+    """Peak memory (max RSS) and wall time of each command's default run (``measure_memory``)."""
+    lines = ["Peak resident memory of each command's default run, first run on an empty data cache (the toy jets "
+             "and toynano files are generated inside the command); max RSS of the largest process, as "
+             "`/usr/bin/time -v` reports it:", "", "| command | peak memory (max RSS) | wall time |", "|---|---|---|"]
+    for row in results["rows"]:
+        lines.append(f"| `{row['command']}` | {row['max_rss_kib'] / 2**20:.2f} GiB | {row['seconds'] / 60:.1f} min |")
+    load = [x for row in results["rows"] for x in row.get("load_average", [])]
+    if load:  # wall times on a shared machine are only indicative; the memory figures do not depend on load
+        lines += ["", f"Load average of the machine during the runs: {min(load):.1f}-{max(load):.1f} "
+                      f"({results.get('cpus', '?')} CPU cores)."]
+    return "\n".join(lines) + "\n"
+
+
+def max_rss_run(args: list[str], env: dict[str, str]) -> tuple[int, float]:
+    """Run ``args``; its peak RSS in KiB (the process and its waited-for children, as GNU time) and wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=REPO, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{shlex.join(args)} failed (exit {proc.returncode}); the README is unchanged "
+                         "for the figures still to come")
+    return int(usage.ru_maxrss), time.perf_counter() - t0
+
+
+def measure_memory(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
+    """Each ``MEMORY`` command in turn, on a fresh cache; the figures kept in ``memory.json`` for --from-runs."""
+    base = (runs_dir.resolve() if runs_dir is not None else REPO / "runs") / f"readme-{key}"
+    path = base / "memory.json"
+    seconds = None
+    if rerun:
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        env = {**os.environ, "HEPADV_CACHE_DIR": str(base / "cache")}
+        rows = []
+        t0 = time.perf_counter()
+        for i, (shown, args) in enumerate(MEMORY):
+            fill = {"RUN": str(base / "adv"), "OUT": str(base / str(i))}
+            words = [re.sub(r"\b(RUN|OUT)\b", lambda m, f=fill: f[m.group(1)], a) for a in args]
+            cmd = [sys.executable, "-m", "hepadv", words[0], *words[1:], "--no-progress"]
+            print("$", shlex.join(cmd[2:]), flush=True)
+            before = os.getloadavg()[0]
+            rss, took = max_rss_run(cmd, env)
+            rows.append({"command": shown, "max_rss_kib": rss, "seconds": took, "argv": cmd[2:],
+                         "load_average": [before, os.getloadavg()[0]]})
+        seconds = time.perf_counter() - t0
+        path.write_text(json.dumps({"rows": rows, "cpus": os.cpu_count()}, indent=1))
+    if not path.is_file():
+        raise SystemExit(f"{path}: no memory figures (run without --from-runs to produce them)")
+    command = "; ".join(shown for shown, _ in MEMORY)
+    return Measured(json.loads(path.read_text()), command, seconds)
+
+
 #: README block name -> (run it comes from, renderer)
 FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "demo": ("adv", render_demo),
@@ -567,6 +631,7 @@ FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "datamc-cost": ("datamc-cost", render_datamc_cost),
     "datamc-real": ("datamc-real", render_datamc_real),
     "sf": ("sf", render_sf),
+    "memory": ("memory", render_memory),
 }
 #: benchmark key -> its arguments (the CPU table: one thread, as the project's shared 2-core machine needs)
 BENCHMARKS: dict[str, tuple[str, ...]] = {
@@ -638,6 +703,9 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
         return done[key]
     if key in ATTACKS:
         done[key] = measure_attacks(key, rerun, runs_dir)
+        return done[key]
+    if key == "memory":
+        done[key] = measure_memory(key, rerun, runs_dir)
         return done[key]
     if key in DATAMC:
         done[key] = measure_datamc(key, rerun, runs_dir)

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # A real single-node SLURM for tests and CI: install it if missing, configure this machine as one node,
-# start munged, slurmctld and slurmd, wait until the node is idle; or stop everything again.
+# start munged, slurmctld and slurmd, wait until the node is idle; or stop again what it started.
+# The test suite never runs this: `make slurm-up` / `make slurm-down` and .ci/run do.
 #
-#   sudo scripts/slurm.sh start     # exit 0 once `sinfo` shows the node idle
-#   sudo scripts/slurm.sh stop
+#   sudo scripts/slurm.sh start       # exit 0 once `sinfo` shows the node idle
+#   sudo scripts/slurm.sh stop        # stop the daemons `start` started (by pid), nothing else
+#   sudo scripts/slurm.sh stop --all  # also daemons of this cluster started otherwise (by their pid files)
 #   scripts/slurm.sh status
 #
+# What `start` touches: apt-get install slurm-wlm munge (only when missing), /etc/slurm/slurm.conf (refuses to
+# overwrite one it did not write), a munge key when there is none, /var/spool/slurm*, /var/log/slurm, and
+# $STATE (the daemons it started). Packages stay installed after `stop`.
 # Needs root (daemons, /etc/slurm). proctrack/linuxproc and task/none: no cgroups or systemd needed,
 # so it runs in containers and CI sandboxes. The node gets this machine's CPUs and memory (from slurmd -C).
 set -euo pipefail
@@ -15,6 +20,9 @@ STATE_DIR=/var/spool/slurmctld
 SPOOL_DIR=/var/spool/slurmd
 LOG_DIR=/var/log/slurm
 TIMEOUT_S=${SLURM_START_TIMEOUT:-60}
+STATE=${SLURM_SH_STATE:-/run/hepadv-slurm.started}
+MARK="# written by hepadv scripts/slurm.sh: a single-node cluster for tests"
+declare -A PIDFILE=([slurmd]=/run/slurmd.pid [slurmctld]=/run/slurmctld.pid [munged]=/run/munge/munged.pid)
 
 die() { echo "slurm.sh: $*" >&2; exit 1; }
 
@@ -42,9 +50,12 @@ write_config() {
   mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$line")
   mem=$((mem * 9 / 10))
   line=$(sed "s/RealMemory=[0-9]*/RealMemory=$mem/" <<<"$line")
+  if [ -s "$CONF_DIR/slurm.conf" ] && [ "$(head -n 1 "$CONF_DIR/slurm.conf")" != "$MARK" ]; then
+    die "$CONF_DIR/slurm.conf exists and was not written by this script; not overwriting a site configuration"
+  fi
   mkdir -p "$CONF_DIR" "$STATE_DIR" "$SPOOL_DIR" "$LOG_DIR"
   cat >"$CONF_DIR/slurm.conf" <<EOF
-# written by hepadv scripts/slurm.sh: a single-node cluster for tests
+$MARK
 ClusterName=hepadv
 SlurmctldHost=$node
 AuthType=auth/munge
@@ -81,7 +92,26 @@ start_munge() {
   chmod 0400 /etc/munge/munge.key
   mkdir -p /run/munge /var/lib/munge /var/log/munge
   chown munge:munge /run/munge /var/lib/munge /var/log/munge
+  rm -f "${PIDFILE[munged]}"
   runuser -u munge -- /usr/sbin/munged
+  record munged
+}
+
+# Remember a daemon this script started (its pid from the daemon's pid file), for `stop`.
+record() {
+  local waited=0
+  while [ ! -s "${PIDFILE[$1]}" ] && [ "$waited" -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
+  [ -s "${PIDFILE[$1]}" ] || die "$1 started but wrote no pid file ${PIDFILE[$1]}"
+  echo "$1 $(cat "${PIDFILE[$1]}")" >>"$STATE"
+}
+
+# Stop one daemon by pid, if that pid is still that daemon; wait until it is gone.
+stop_pid() {
+  local name=$1 pid=$2 waited=0
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  while [ -e "/proc/$pid" ] && [ "$waited" -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+  echo "slurm.sh: stopped $name (pid $pid)"
 }
 
 wait_idle() {
@@ -107,17 +137,29 @@ start() {
   fi
   write_config
   start_munge
-  pgrep -x slurmctld >/dev/null || slurmctld -i
-  pgrep -x slurmd >/dev/null || slurmd
+  # a stale pid file from an earlier run must not be recorded as the new daemon's pid
+  pgrep -x slurmctld >/dev/null || { rm -f "${PIDFILE[slurmctld]}"; slurmctld -i && record slurmctld; }
+  pgrep -x slurmd >/dev/null || { rm -f "${PIDFILE[slurmd]}"; slurmd && record slurmd; }
   wait_idle
 }
 
 stop() {
   need_root
-  pkill -x slurmd 2>/dev/null || true
-  pkill -x slurmctld 2>/dev/null || true
-  pkill -x munged 2>/dev/null || true
-  echo "slurm.sh: stopped"
+  local name pid any=0
+  if [ -s "$STATE" ]; then
+    for name in slurmd slurmctld munged; do  # workers first, the authentication daemon last
+      pid=$(awk -v n="$name" '$1 == n {print $2}' "$STATE" | tail -n 1)
+      [ -n "$pid" ] && { stop_pid "$name" "$pid"; any=1; }
+    done
+    rm -f "$STATE"
+  fi
+  if [ "${1:-}" = "--all" ]; then
+    for name in slurmd slurmctld munged; do
+      [ -s "${PIDFILE[$name]}" ] && { stop_pid "$name" "$(cat "${PIDFILE[$name]}")"; any=1; }
+    done
+  fi
+  [ "$any" -eq 1 ] || echo "slurm.sh: nothing to stop: no daemon started by 'slurm.sh start' is recorded in $STATE" \
+    "(stop --all stops this cluster's daemons however they were started)"
 }
 
 status() {
@@ -130,7 +172,7 @@ status() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop ;;
+  stop) stop "${2:-}" ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop [--all]|status" >&2; exit 2 ;;
 esac

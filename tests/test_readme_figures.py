@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ FIXTURES = {"demo": "metrics_adv.json", "transfer": "metrics_adv.json", "distort
             "pgd": "metrics_distortions.json", "benchmark": "benchmark.json", "attacks": "attacks.json",
             "conservattack-benchmark": "conservattack_benchmark.json", "sf": "sf_results.json",
             "benchmark-gpu": "benchmark_gpu.json", "datamc": "datamc.json", "datamc-cost": "datamc_cost.json",
-            "datamc-real": "datamc_real.json"}
+            "datamc-real": "datamc_real.json", "memory": "memory.json"}
 #: a table cell holding only measured numbers: 0.9442, 0.932 (-0.0120), 87.0k, 0.97 / 1.09
 NUMBER_CELL = re.compile(r"[\s\d.+\-/()k%]*\d\.\d+[\s\d.+\-/()k%]*")
 
@@ -159,3 +160,17 @@ def test_gpu_tables_are_two_runs_measured_anywhere_and_rendered_with_git(tmp_pat
     fixture = json.loads((DATA / "benchmark_gpu.json").read_text())["eager"]
     assert body.rstrip().endswith(f"; {fixture['device_name']}, torch {fixture['torch']}._")  # where it ran
     assert "--compile" in body and "**reached**" in body
+
+
+def test_memory_figures_measure_the_peak_rss_of_the_child() -> None:
+    """The memory block's measurement: a child that holds 300 MiB reads as at least that (and not hugely more)."""
+    code = "import numpy as np; a = np.ones(300 * 2**20 // 8); print(a.sum())"
+    rss, seconds = rf.max_rss_run([sys.executable, "-c", code], dict(os.environ))
+    assert 300 * 1024 <= rss < 600 * 1024 and seconds > 0
+    with pytest.raises(SystemExit, match="failed \\(exit 3\\)"):
+        rf.max_rss_run([sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
+    commands = [shown for shown, _ in rf.MEMORY]
+    assert commands == ["hepadv train cards/adv.yaml", "hepadv attack --plugin conservattack",
+                        "hepadv datamc --selection dy"]
+    for shown, args in rf.MEMORY:  # the measured command is the shown one, outputs redirected
+        assert args[0] == shown.split()[1] and all(w in args for w in shown.split()[2:])

@@ -40,6 +40,11 @@ CONTROL_AXES: dict[str, tuple[int, float, float, str]] = {
 KINDS: tuple[str, ...] = ("data", "mc")
 
 
+def is_jet_control(name: str) -> bool:
+    """A control variable filled once per jet (``jet_*``); the others once per selected event."""
+    return name.startswith("jet_")
+
+
 def output_hist(variations: tuple[str, ...] = ("raw",), label: str = "tagger output") -> Any:
     """Categories are fixed up front, so histograms from any executor (any fill order) have equal axes."""
     import hist

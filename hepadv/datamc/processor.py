@@ -26,6 +26,7 @@ from hepadv.datamc.histograms import (
     control_hist,
     fill_replicas,
     fill_value,
+    is_jet_control,
     output_hist,
     per_jet,
     replica_hist,
@@ -37,7 +38,8 @@ from hepadv.random import RandomStream, derive_seed
 
 # NanoAODSchema warns about cross-references toy and old files lack while it builds each chunk's events,
 # before process() runs: filter those where the processor is unpickled (every worker imports this module).
-warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"coffea\.nanoevents\.schemas")
+for _message in (r"Missing cross-reference (index|target) for ", r"Branch \w+ already exists but its values"):
+    warnings.filterwarnings("ignore", _message, RuntimeWarning, r"coffea\.nanoevents\.schemas")
 
 try:  # coffea is a dependency, but keep `import hepadv.datamc.processor` cheap to fail clearly
     from coffea.processor import ProcessorABC
@@ -63,11 +65,12 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         self.sf_bins = FINE_BINS  # the CvsL x CvsB grid (part of the chunk fingerprint: older chunks lack it)
 
     def process(self, events: Any) -> dict[str, Any]:
-        # NanoAODSchema warns about cross-references our files do not have; a filter in the main process
-        # does not reach futures/dask workers, so it lives here
+        # third-party noise while processing a chunk (a filter in the main process does not reach futures/dask
+        # workers, so it lives here); hepadv's own warnings stay visible
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("default", module=r"hepadv\.")
             return self._process(events)
 
     def _process(self, events: Any) -> dict[str, Any]:
@@ -155,7 +158,7 @@ class DataMCProcessor(ProcessorABC):  # type: ignore[misc]
         event_flavour = _event_flavour(flavour, jets) if is_mc else np.full(len(event_w), DATA_FLAVOUR)
         for name, (values, index) in sel.controls.items():
             h = out["controls"][name] = control_hist(name)
-            fl = event_flavour[index] if not name.startswith("jet_") else flavour
+            fl = flavour if is_jet_control(name) else event_flavour[index]
             h.fill(kind=kind, flavour=fl, value=values, weight=event_w[index])
         timing["filling"] += time.perf_counter() - t0
         out["timing"] = timing

@@ -14,7 +14,7 @@ import torch
 from hepadv.attacks.base import Attack
 from hepadv.cards.schema import RunCard
 from hepadv.data.preprocess import PreparedData
-from hepadv.errors import CardError
+from hepadv.errors import CardError, CheckpointError
 from hepadv.evaluation.comparison import compare
 from hepadv.evaluation.scoring import score_model, transfer_matrix
 from hepadv.progress import Progress, as_progress
@@ -72,7 +72,7 @@ def _evaluate_run(card: RunCard, device: str | None, data: PreparedData | None, 
         scored = score_model(trained.model, x, y, spec, attacks, discs, ev.batch_size, seed, keep_inputs=transfer)
         probs[name], crafted[name] = scored.probs, scored.inputs
         entry: dict[str, Any] = {"best_epoch": trained.provenance.get("best_epoch"), "metrics": scored.metrics,
-                                 "history": trained.history, "per_epoch": []}
+                                 "history": run_history(out, name, trained.history), "per_epoch": []}
         if ev.every_epoch:
             epochs = epoch_checkpoints(RunLayout(out).checkpoints(name))
             with as_progress(progress).task(f"evaluating {name}", total=len(epochs), unit="epoch") as bar:
@@ -94,3 +94,26 @@ def _evaluate_run(card: RunCard, device: str | None, data: PreparedData | None, 
     write_evaluation(out, results, probs, data.test.y[:n], plots=ev.plots)
     return results
 
+
+def run_history(run_dir: Path, variant: str, fallback: dict[str, Any]) -> dict[str, Any]:
+    """The variant's history over every completed epoch: ``history.json``, else the last checkpoint's.
+
+    Not the best checkpoint's (``fallback``, used only when neither exists): that one stops at the best epoch,
+    so an early-stopped or plateaued run would hide the epochs after it.
+    """
+    from hepadv.io import read_json
+    from hepadv.training.checkpoint import load_checkpoint
+
+    path = RunLayout(run_dir).variant_history(variant)
+    if path.is_file():
+        try:
+            history = read_json(path)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: unreadable training history ({exc})") from None
+        if not isinstance(history, dict) or not isinstance(history.get("epoch"), list):
+            raise CheckpointError(f"{path}: not a training history (expected an object with an 'epoch' list)")
+        return history
+    last = RunLayout(run_dir).checkpoint(variant, "last")
+    if last.is_file():
+        return dict(load_checkpoint(last, map_location="cpu").get("history") or fallback)
+    return fallback

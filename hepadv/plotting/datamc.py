@@ -11,16 +11,20 @@ from typing import Any
 
 import numpy as np
 
-from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS
-from hepadv.plotting.style import FLAVOUR_COLOURS, add_label, colours, savefig, style_context
+from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS, is_jet_control
+from hepadv.plotting.style import FLAVOUR_COLOURS, add_label, colours, leave_room_for_legend, savefig, style_context
 
 #: Model outputs and discriminators in the order of the thesis' fig. A.22 grid.
 GRID = ("b", "bb", "c", "udsg", "BvsL", "BvsC", "CvsB", "CvsL")
 
 
 def stacked(h: Any, variation: str, path: Path, title: str, xlabel: str, mc_flavours: tuple[str, ...] = FLAVOURS,
-            ) -> Path | None:
-    """One stacked Data/MC plot of a (kind, variation, flavour, value) histogram; None if a sample is empty."""
+            ylabel: str = "Jets") -> Path | None:
+    """One stacked Data/MC plot of a (kind, variation, flavour, value) histogram; None if a sample is empty.
+
+    ``ylabel`` names what is counted: "Jets" for tagger outputs and jet variables, "Events" for event-level
+    control variables. The legend says that MC is normalised to the data (shapes are compared).
+    """
     from matplotlib.figure import Figure
 
     if "data" not in list(h.axes["kind"]) or "mc" not in list(h.axes["kind"]):
@@ -45,8 +49,9 @@ def stacked(h: Any, variation: str, path: Path, title: str, xlabel: str, mc_flav
     edges = h.axes["value"].edges
     centres = 0.5 * (edges[1:] + edges[:-1])
     with style_context():
-        fig = Figure(figsize=(9, 9))
-        ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+        fig = Figure(figsize=(9, 9), layout="constrained")
+        fig.get_layout_engine().set(hspace=0.0, h_pad=0.0)  # the ratio panel sits right under the stack
+        ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
         bottom = np.zeros_like(mc_total)
         for f, val, _ in parts:
             ax.stairs(bottom + np.clip(val, 0, None) * scale, edges, baseline=bottom, fill=True,
@@ -54,10 +59,12 @@ def stacked(h: Any, variation: str, path: Path, title: str, xlabel: str, mc_flav
             bottom = bottom + np.clip(val, 0, None) * scale
         ax.errorbar(centres, d_val, yerr=np.sqrt(np.clip(d_var, 0, None)), fmt="o", color="black", markersize=4,
                     label="Data")
-        ax.set_ylabel("Jets")
-        ax.set_ylim(0, 1.6 * max(float(bottom.max()), float((d_val + np.sqrt(np.clip(d_var, 0, None))).max())))
-        ax.legend(fontsize="small", ncols=2, title=title, title_fontsize="small")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, None)
+        ax.legend(fontsize="small", ncols=3, title=f"{title}\nMC normalised to data", title_fontsize="small",
+                  loc="upper right")
         add_label(ax, "Data/MC")
+        leave_room_for_legend(ax, max(float(bottom.max()), float((d_val + np.sqrt(np.clip(d_var, 0, None))).max())))
         mc_scaled = mc_total * scale
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(mc_scaled > 0, d_val / mc_scaled, np.nan)
@@ -67,6 +74,7 @@ def stacked(h: Any, variation: str, path: Path, title: str, xlabel: str, mc_flav
         rax.errorbar(centres, ratio, yerr=r_err, fmt="o", color="black", markersize=3)
         rax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
         rax.set_ylim(0.5, 1.5)
+        rax.set_yticks([0.75, 1.0, 1.25])  # no label at the edges, where the stack's 0 sits
         rax.set_ylabel("Data/MC")
         rax.set_xlabel(xlabel)
         return savefig(fig, path)
@@ -86,7 +94,7 @@ def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Pat
         axes = fig.subplots(2, 4).ravel()
         cycle = colours()
         styles = ["-", "--", ":", "-."]
-        for n, (ax, output) in enumerate(zip(axes, GRID, strict=True)):
+        for ax, output in zip(axes, GRID, strict=True):
             for i, (variant, by_var) in enumerate(ordered):
                 for j, (variation, by_out) in enumerate(by_var.items()):
                     pts = [p for p in by_out.get(output, []) if p["kl"] is not None]
@@ -104,8 +112,7 @@ def plot_kl_vs_epoch(series: dict[str, Any], path: Path, title: str = "") -> Pat
                         ax.plot(e, floor, ":", color=colour, linewidth=1)
             ax.set_title(output, fontsize="medium")
             ax.set_xlabel("epoch")
-            if n % 4 == 0:
-                ax.set_ylabel("KL(data || MC)")
+            ax.set_ylabel("KL(data || MC)")  # every panel has its own y scale
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
             from matplotlib.lines import Line2D
@@ -133,7 +140,8 @@ def plot_report(results: dict[str, Any], hist_objects: dict[str, Any], folder: P
                 if p is not None:
                     written.append(p)
     for name, h in hist_objects["controls"].items():
-        p = stacked(h, "raw", folder / "controls" / f"{name}.png", sel, h.axes["value"].label)
+        p = stacked(h, "raw", folder / "controls" / f"{name}.png", sel, h.axes["value"].label,
+                    ylabel="Jets" if is_jet_control(name) else "Events")
         if p is not None:
             written.append(p)
     p = plot_kl_vs_epoch(results["kl_vs_epoch"], folder / "kl_vs_epoch.png", f"{sel}: KL(data || MC) vs epoch")

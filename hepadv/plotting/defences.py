@@ -58,7 +58,7 @@ def efficiency_vs_threshold(path: Path, thresholds: np.ndarray,
         ax.set_xlabel("detector threshold (score >= t: clean)")
         ax.set_ylabel("detector efficiency")
         ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.05)
+        ax.set_ylim(-0.05, 1.05)  # the y axis' 0 clear of the x axis' 0
         ax.legend()
         add_label(ax)
         return savefig(fig, path)
@@ -122,7 +122,8 @@ def point_cloud(path: Path, sets: list[tuple[np.ndarray, str, str]], names: tupl
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
         ax.set_aspect("equal", adjustable="datalim")
-        ax.legend(markerscale=4, loc="upper right", fontsize="small")
+        # under the axes: a point cloud fills its axes, and a legend inside would hide some of its points
+        fig.legend(markerscale=4, loc="outside lower center", ncols=len(sets), fontsize="small")
         add_label(ax)
         return savefig(fig, path)
 
@@ -132,7 +133,7 @@ def marginals(path: Path, sets: list[tuple[np.ndarray, str, str]], names: tuple[
     with style_context():
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(16, 7))
+        fig = Figure(figsize=(16, 7.5), layout="constrained")
         axes = fig.subplots(1, 2)
         for k, ax in enumerate(axes):
             lo = min(float(p[:, k].min()) for p, _, _ in sets if len(p))
@@ -145,5 +146,6 @@ def marginals(path: Path, sets: list[tuple[np.ndarray, str, str]], names: tuple[
             ax.set_xlabel(names[k])
             ax.set_ylabel("density")
             add_label(ax)
-        axes[0].legend(fontsize="small")
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(sets),
+                   fontsize="small")
         return savefig(fig, path)

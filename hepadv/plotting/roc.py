@@ -48,15 +48,17 @@ def plot_roc(
         for label, roc in curves.items():
             eff, mistag = _plot_points(roc, floor)
             ax.plot(eff, mistag, label=f"{label} (AUC = {auc(roc):.3f})")
-        for wp, mistag in WORKING_POINTS.items():
+        for wp, mistag in WORKING_POINTS.items():  # named outside the right edge, clear of curves and legend
             ax.axhline(mistag, color="grey", linestyle=":", linewidth=1)
-            ax.text(0.01, mistag * 1.1, wp, color="grey", fontsize="small", ha="left", va="bottom")
+            ax.text(1.01, mistag, wp, color="grey", fontsize="x-small", ha="left", va="center",
+                    transform=ax.get_yaxis_transform())
         ax.set_yscale("log")
         ax.set_xlim(0.0, 1.0)
+        ax.tick_params(axis="x", which="both", pad=16)  # the x axis' 0.0 below the y axis' lowest decade
         ax.set_ylim(floor, 1.0)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        if curves:
-            ax.legend(title=title or discriminator_name, loc="lower right", fontsize="x-small", title_fontsize="small")
+        if curves:  # where the curves leave room: upper left for a good tagger, lower right for a weak one
+            ax.legend(title=title or discriminator_name, loc="best", fontsize="x-small", title_fontsize="small")
         add_label(ax)
         return savefig(fig, path)

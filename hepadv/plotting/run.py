@@ -42,7 +42,8 @@ def plot_run(results: dict[str, Any], probs: dict[str, dict[str, np.ndarray]], l
             by_class = {c: scores[labels == i] for i, c in enumerate(classes) if (labels == i).any()}
             written.append(plot_discriminator_shapes(by_class, disc, out / f"shapes_{disc}_{v}.png"))
     histories = {v: e["history"] for v, e in results["variants"].items()}
-    written.append(plot_loss_curves(histories, out / "loss.png"))
+    best = {v: e.get("best_epoch") for v, e in results["variants"].items()}
+    written.append(plot_loss_curves(histories, out / "loss.png", best_epochs=best))
     reference = results.get("comparison", {}).get("reference")
     for attack_id, slug in attack_slugs(results["attacks"]).items():
         for disc in names:
@@ -51,7 +52,8 @@ def plot_run(results: dict[str, Any], probs: dict[str, dict[str, np.ndarray]], l
                 rows = [r for r in e["per_epoch"] if r[RAW].get(disc) is not None]
                 if rows:
                     series[v] = {"epoch": [r["epoch"] for r in rows], "raw": [r[RAW][disc] for r in rows],
-                                 "attacked": [r[attack_id][disc] for r in rows], "filled": v != reference}
+                                 "attacked": [r[attack_id][disc] for r in rows], "filled": v != reference,
+                                 "best_epoch": e.get("best_epoch")}
             if series:
                 short = legend[attack_id]
                 written.append(plot_auc_vs_epoch(series, disc, short, out / f"auc_vs_epoch_{disc}_{slug}.png"))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 # Batch jobs have no display: default to Agg unless the user already chose a backend (pyplot in use,
 # MPLBACKEND set, e.g. by Jupyter).
@@ -53,7 +54,12 @@ def style_context() -> Iterator[None]:
 
 
 def new_figure(**kwargs: Any) -> tuple[Figure, Axes]:
-    """A pyplot-free figure with one axes; call inside ``style_context`` to pick up the style."""
+    """A pyplot-free figure with one axes; call inside ``style_context`` to pick up the style.
+
+    Constrained layout by default: the margins grow with the tick labels (five-digit counts, long feature
+    names), so no axis label is clipped at the figure edge.
+    """
+    kwargs.setdefault("layout", "constrained")
     fig = Figure(**kwargs)
     return fig, fig.add_subplot()
 
@@ -69,7 +75,46 @@ def add_label(ax: Axes, text: str = "Simulation", rlabel: str | None = None) -> 
     # Anchored to the end of "hepadv" itself, so the gap does not depend on font or figure size.
     ax.annotate(f" {text}", xy=(1.0, 0.0), xycoords=head, ha="left", va="bottom", fontstyle="italic")
     if rlabel:
-        ax.text(1.0, 1.01, rlabel, transform=ax.transAxes, ha="right", va="bottom", fontsize="medium")
+        add_rlabel(ax, rlabel)
+
+
+def add_figure_label(fig: Figure, text: str = "Simulation") -> None:
+    """The experiment header once for a figure of several panels, top left (constrained layout keeps room)."""
+    from matplotlib.text import Annotation
+
+    head = fig.suptitle("hepadv", x=0.01, ha="left", fontweight="bold", fontsize="medium")
+    fig.add_artist(Annotation(f" {text}", xy=(1.0, 0.0), xycoords=head, ha="left", va="bottom", fontstyle="italic"))
+
+
+def add_rlabel(ax: Axes, text: str) -> None:
+    """A panel's own caption above its top-right corner (the experiment label sits top-left)."""
+    ax.text(1.0, 1.01, text, transform=ax.transAxes, ha="right", va="bottom", fontsize="medium")
+
+
+def leave_room_for_legend(ax: Axes, top: float, gap: float = 0.04,
+                          twins: Sequence[tuple[Axes, float]] = ()) -> None:
+    """Raise the y range so that data up to ``top`` stay below the legend at the top of ``ax``.
+
+    Measured, not guessed: the legend's height (title, rows, columns) is taken from the laid-out figure, so
+    a longer title or more entries get more room, and the data are never drawn under the legend. ``twins``
+    (a ``twinx`` axes and the top of its data) are raised by the same share.
+    """
+    legend = ax.get_legend()
+    fig = ax.get_figure()
+    if legend is None or fig is None:
+        return
+    fig.draw_without_rendering()  # runs the layout engine: axes and legend at their final size
+    share = legend.get_window_extent().height / max(ax.get_window_extent().height, 1.0)
+    free = max(1.0 - share - gap, 0.2)  # fraction of the height the data may use
+    for axes, highest in ((ax, top), *twins):
+        if not np.isfinite(highest):
+            continue
+        low, _ = axes.get_ylim()
+        if axes.get_yscale() == "log":
+            highest = max(highest, low * 10)
+            axes.set_ylim(low, low * (highest / low) ** (1.0 / free))
+        else:
+            axes.set_ylim(low, low + (highest - low) / free)
 
 
 def savefig(fig: Figure, path: str | os.PathLike[str], close: bool = True, **kwargs: Any) -> Path:

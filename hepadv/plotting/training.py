@@ -24,22 +24,45 @@ def _epochs(entry: dict[str, Any], n: int) -> np.ndarray:
     return np.asarray(epochs) if epochs is not None else np.arange(1, n + 1)
 
 
+#: How the best epoch (the checkpoint evaluated and kept as best.pt) is marked on every per-epoch curve.
+BEST_MARKER = {"marker": "*", "markersize": 14, "markeredgecolor": "black", "markeredgewidth": 0.8, "zorder": 4}
+
+
+def _mark_best(ax: Any, epochs: np.ndarray, values: Sequence[float], best: int | None, colour: str) -> bool:
+    """A star on the curve at the best epoch; False when that epoch is not on it."""
+    hit = np.flatnonzero(epochs == best) if best is not None else []
+    if len(hit) == 0:
+        return False
+    ax.plot([best], [values[int(hit[0])]], linestyle="none", color=colour, **BEST_MARKER)
+    return True
+
+
 def plot_loss_curves(
-    histories: dict[str, dict[str, Sequence[float]]], path: str | os.PathLike[str], logy: bool = False
+    histories: dict[str, dict[str, Sequence[float]]], path: str | os.PathLike[str], logy: bool = False,
+    best_epochs: dict[str, int | None] | None = None,
 ) -> Path:
-    """Training (solid) and validation (dashed) loss per epoch, one colour per model."""
+    """Training (solid) and validation (dashed) loss for every completed epoch, one colour per model.
+
+    ``best_epochs[model]`` (lowest validation loss: the checkpoint that is evaluated) is starred on the
+    validation curve; the epochs after it are drawn too, so an early-stopped or plateaued run shows its tail.
+    """
+    best_epochs = best_epochs or {}
     with style_context():
         fig, ax = new_figure()
         cycle = colours()
+        starred = False
         for i, (label, hist) in enumerate(histories.items()):
             colour = cycle[i % len(cycle)]
             for key, style in (("train_loss", "-"), ("val_loss", "--")):
                 values = hist.get(key)
                 if values is None or len(values) == 0:
                     continue
-                ax.plot(_epochs(hist, len(values)), values, linestyle=style, color=colour, marker="o", markersize=3)
+                epochs = _epochs(hist, len(values))
+                ax.plot(epochs, values, linestyle=style, color=colour, marker="o", markersize=3)
+                if key == "val_loss":
+                    starred |= _mark_best(ax, epochs, values, best_epochs.get(label), colour)
             ax.plot([], [], color=colour, label=label)
-        _style_legend(ax, {"training": "-", "validation": "--"})
+        _style_legend(ax, {"training": "-", "validation": "--"}, best=starred)
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel("Epoch")
@@ -54,17 +77,22 @@ def plot_auc_vs_epoch(
     attack_label: str,
     path: str | os.PathLike[str],
 ) -> Path:
-    """AUC per epoch checkpoint on raw (solid) and attacked (dashed) inputs, one colour per model (fig. 7)."""
+    """AUC per epoch checkpoint on raw (solid) and attacked (dashed) inputs, one colour per model (fig. 7).
+
+    An entry's ``best_epoch`` is starred on its raw curve.
+    """
     with style_context():
         fig, ax = new_figure()
         cycle = colours()
+        starred = False
         for i, (label, entry) in enumerate(data.items()):
             colour = cycle[i % len(cycle)]
             epochs = _epochs(entry, len(entry["raw"]))
             ax.plot(epochs, entry["raw"], linestyle="-", color=colour, marker="o", markersize=3, label=label)
+            starred |= _mark_best(ax, epochs, entry["raw"], entry.get("best_epoch"), colour)
             if entry.get("attacked") is not None:
                 ax.plot(epochs, entry["attacked"], linestyle="--", color=colour, marker="o", markersize=3)
-        _style_legend(ax, {"raw": "-", attack_label: "--"})
+        _style_legend(ax, {"raw": "-", attack_label: "--"}, best=starred)
         ax.set_xlabel("Epoch")
         ax.set_ylabel(f"{discriminator} AUC")
         add_label(ax)
@@ -109,10 +137,13 @@ def plot_susceptibility(
         return savefig(fig, path)
 
 
-def _style_legend(ax: Any, styles: dict[str, str]) -> None:
-    """Legend listing models by colour, then black proxy lines explaining the line styles."""
+def _style_legend(ax: Any, styles: dict[str, str], best: bool = False) -> None:
+    """Legend listing models by colour, then black proxy lines explaining the line styles (and the star)."""
     handles, labels = ax.get_legend_handles_labels()
     for name, style in styles.items():
         handles.append(Line2D([], [], color="black", linestyle=style))
         labels.append(name)
+    if best:
+        handles.append(Line2D([], [], linestyle="none", color="white", **BEST_MARKER))
+        labels.append("best epoch")
     ax.legend(handles, labels, fontsize="small")
