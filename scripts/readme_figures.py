@@ -26,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -575,16 +576,26 @@ def render_memory(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Linux carries a process's peak RSS across exec, so a child forked straight from a large parent (pytest holding
+# a gigabyte, say) would report the parent's size. A small Python launcher forks the command instead and
+# reports its children's peak (ru_maxrss of RUSAGE_CHILDREN: the command and its waited-for children, as GNU time).
+RSS_LAUNCHER = """import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=open(sys.argv[1], "w"))
+sys.exit(code)"""
+
+
 def max_rss_run(args: list[str], env: dict[str, str]) -> tuple[int, float]:
     """Run ``args``; its peak RSS in KiB (the process and its waited-for children, as GNU time) and wall time."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=REPO, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{shlex.join(args)} failed (exit {proc.returncode}); the README is unchanged "
-                         "for the figures still to come")
-    return int(usage.ru_maxrss), time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="hepadv-rss-") as tmp:
+        report = Path(tmp) / "maxrss"
+        t0 = time.perf_counter()
+        code = subprocess.call([sys.executable, "-c", RSS_LAUNCHER, str(report), *args], cwd=REPO, env=env)
+        seconds = time.perf_counter() - t0
+        if code != 0:
+            raise SystemExit(f"{shlex.join(args)} failed (exit {code}); the README is unchanged "
+                             "for the figures still to come")
+        return int(report.read_text()), seconds
 
 
 def measure_memory(key: str, rerun: bool, runs_dir: Path | None) -> Measured:

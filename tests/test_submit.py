@@ -83,7 +83,9 @@ def test_train_submit_slurm_runs_requeues_and_resumes(slurm: None, tmp_path: Pat
     run = tmp_path / "run"
     card = tmp_path / "card.yaml"
     tiny = {**TINY, "dataset": {"name": "toyjets", "params": {"n_jets": 20000, "seed": 1}},
-            "training": {**TINY["training"], "epochs": 4}, "output": str(run),
+            # batch size 4: epochs of seconds, so the requeue below lands mid-run on any machine (at 1024 the
+            # four epochs took 0.1 s and the job could finish before the test saw its first checkpoint)
+            "training": {**TINY["training"], "epochs": 4, "batch_size": 4}, "output": str(run),
             "submit": {"gpus": 0, "cores": 1, "memory": "2GB", "time": "00:20:00"}}
     card.write_text(yaml.safe_dump(tiny))
     out = subprocess.run([sys.executable, "-m", "hepadv", "train", str(card), "--submit", "slurm", "--device", "cpu",
@@ -101,10 +103,10 @@ def test_train_submit_slurm_runs_requeues_and_resumes(slurm: None, tmp_path: Pat
         assert time.monotonic() - t0 < 300, f"no epoch checkpoint after 300 s; job state {job_state(job)}"
         time.sleep(0.2)
     first_mtime = first.stat().st_mtime_ns
-    if not (ckpt / "epoch_004.pt").exists():  # pre-empt it: SLURM kills the job and queues it again
-        subprocess.run(["scontrol", "requeue", job], check=True)
-        time.sleep(1)  # SLURM delays a requeued job's start (BeginTime); no need to wait for that here
-        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=False)
+    assert not (ckpt / "epoch_004.pt").exists(), "the job finished before the test could requeue it"
+    subprocess.run(["scontrol", "requeue", job], check=True)  # pre-empt it: SLURM kills the job and queues it again
+    time.sleep(1)  # SLURM delays a requeued job's start (BeginTime); no need to wait for that here
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=False)
     while job_state(job) in RUNNING:
         assert time.monotonic() - t0 < 480, f"job {job} still {job_state(job)}"
         time.sleep(1)
