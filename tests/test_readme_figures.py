@@ -169,7 +169,7 @@ def test_memory_figures_measure_the_peak_rss_of_the_child() -> None:
     assert 300 * 1024 <= rss < 600 * 1024 and seconds > 0
     # Measured from a parent that holds 1 GiB (pytest on CI did): the child's figure must not carry the parent's.
     parent = ("import numpy as np, os, sys; sys.path.insert(0, 'scripts'); import readme_figures as rf; "
-              f"big = np.ones(2**30 // 8); "
+              "big = np.ones(2**30 // 8); "
               f"print(rf.max_rss_run([sys.executable, '-c', {code!r}], dict(os.environ))[0])")
     out = subprocess.run([sys.executable, "-c", parent], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
