@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from hepadv.cli.main import build_app
+from hepadv.datamc.report import load_hists
 from tests.test_datamc import REPO, TINY
 
 SELECTIONS = ("dy", "wc", "ttsemilep")
@@ -77,7 +77,7 @@ def test_saved_inputs_match_the_histograms_and_from_saved_reuses_them(project: P
     if not (folder / "sf_inputs.npz").is_file():
         pytest.skip("needs the verbatim run above")
     inputs = read_sf_inputs(folder / "sf_inputs.npz")
-    h = pickle.loads((folder / "hists.pkl").read_bytes())["sf"]["nominal@best"]
+    h = load_hists(folder)["sf"]["nominal@best"]
     for kind, flavour in (("data", "data"), ("mc", "c")):
         sub = h[{"kind": kind, "variation": "raw", "flavour": flavour}]
         values, variances = inputs.select("nominal@best", kind, "raw", (flavour,))
