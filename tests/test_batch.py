@@ -116,7 +116,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> dict[
 
 
 def chunk_files(out: Path) -> list[Path]:
-    return sorted((out / "chunks").glob("*/*/*.pkl"))
+    return sorted((out / "chunks").glob("*/*/*.npz"))
 
 
 def cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:

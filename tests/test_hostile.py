@@ -1,0 +1,177 @@
+"""Hostile files, faults and absurd input (issue 24): one case per defect, through the CLI in a subprocess.
+
+Each error case asserts a non-zero exit, at most two lines of output, no traceback, and a run folder that is
+unchanged or resumable. Data small enough that the whole file runs in well under two minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.histograms_equal import assert_same
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "name": "tiny",
+    "seed": 1,
+    "dataset": {"name": "toyjets", "params": {"n_jets": 3000, "seed": 1}},
+    "model": {"name": "deepcsv", "params": {"hidden": 8, "layers": 1}},
+    "training": {"epochs": 1, "batch_size": 1024, "lr": 3e-3, "gamma": 2},
+    "variants": [{"name": "nominal"}],
+    "evaluation": {"max_jets": 500, "every_epoch": False, "plots": False, "transfer": False},
+}
+
+
+def hepadv(*args: str, seed: str = "0", timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "PYTHONHASHSEED": seed, "COLUMNS": "200", **env,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "hepadv", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=environ)
+
+
+def one_line_failure(r: subprocess.CompletedProcess[str]) -> str:
+    """Non-zero exit, at most two lines of output, no traceback; the output."""
+    text = (r.stdout + r.stderr).strip()
+    assert r.returncode != 0, text
+    assert "Traceback" not in text, text
+    assert len(text.splitlines()) <= 2, text
+    return text
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from hepadv.cards.load import validate_card
+    from hepadv.training.loop import train
+
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    train(validate_card({**TINY, "output": str(out)}), progress=False)
+    return out
+
+
+def datamc_card(path: Path, run: Path, out: Path, **extra: Any) -> Path:
+    data = {"selection": {"name": "dy"}, "toynano": {"n_events_mc": 2000, "n_events_data": 1500},
+            "taggers": [{"run": str(run), "checkpoints": ["best"]}],
+            "distortions": [{"name": "gaussian_noise", "params": {"sigma": 0.05}}],
+            "chunksize": 500, "plots": False, "root": False, "output": str(out), **extra}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def chunk_files(out: Path) -> list[Path]:
+    return sorted((out / "chunks").glob("*/*/*.npz"))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
+    """One uninterrupted Data/MC run (hash seed 1): the reference every resumed run must equal."""
+    base = tmp_path_factory.mktemp("datamc")
+    card = datamc_card(base / "card.yaml", tiny_run, base / "out")
+    r = hepadv("datamc", str(card), "--no-progress", seed="1", HEPADV_CACHE_DIR=str(base / "cache"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(chunk_files(base / "out")) == 7
+    return base
+
+
+class Payload:
+    """Unpickling this writes ``path``: proof that a file was unpickled."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(self.path),))
+
+
+# --------------------------------------------------------------------------------------------- Data/MC chunks
+def test_resume_in_a_fresh_process_with_another_hash_seed_reuses_every_finished_chunk(
+        tmp_path: Path, finished: Path) -> None:
+    from hepadv.datamc.report import load_hists
+
+    out = tmp_path / "out"
+    shutil.copytree(finished / "out", out)
+    for name in ("results.json", "hists.npz", "sf_inputs.npz"):
+        (out / name).unlink()
+    chunks = chunk_files(out)
+    for lost in chunks[::3]:  # what a kill -9 mid-run leaves: some chunks missing
+        lost.unlink()
+    kept = len(chunk_files(out))
+    card = datamc_card(tmp_path / "card.yaml", _run_of(finished), out)
+    r = datamc(card, finished, seed="12345")
+    assert r.returncode == 0, r.stdout + r.stderr
+    stats = json.loads((out / "results.json").read_text())["chunks"]
+    assert stats["reused"] == kept and stats["processed"] == len(chunks) - kept, stats
+    assert_same(load_hists(out), load_hists(finished / "out"))
+
+
+def _run_of(finished: Path) -> Path:
+    return Path(yaml.safe_load((finished / "card.yaml").read_text())["taggers"][0]["run"])
+
+
+def datamc(card: Path, finished: Path, seed: str = "0") -> subprocess.CompletedProcess[str]:
+    """``hepadv datamc`` on the reference run's generated files (same file uuids, so chunks can be reused)."""
+    return hepadv("datamc", str(card), "--no-progress", seed=seed, HEPADV_CACHE_DIR=str(finished / "cache"))
+
+
+def test_planted_pickle_in_every_chunk_and_hists_file_never_executes(tmp_path: Path, finished: Path) -> None:
+    from hepadv.datamc.report import load_hists
+    from hepadv.histstore import StoreError
+
+    out = tmp_path / "out"
+    shutil.copytree(finished / "out", out)
+    ran = tmp_path / "payload-ran"
+    payload = pickle.dumps(Payload(ran))
+    for path in [*chunk_files(out), out / "hists.npz"]:
+        path.write_bytes(payload)
+    with pytest.raises(StoreError, match="not a hepadv histogram store"):
+        load_hists(out)
+    card = datamc_card(tmp_path / "card.yaml", _run_of(finished), out)
+    r = datamc(card, finished)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not ran.exists()
+    stats = json.loads((out / "results.json").read_text())["chunks"]
+    assert stats["reused"] == 0 and stats["processed"] == 7  # every planted file was redone, never trusted
+    assert_same(load_hists(out), load_hists(finished / "out"))
+
+
+def test_chunks_symlink_is_refused_and_foreign_folders_survive(tmp_path: Path, finished: Path) -> None:
+    foreign = tmp_path / "elsewhere"
+    for name in ("a", "b"):
+        (foreign / name).mkdir(parents=True)
+        (foreign / name / "precious.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "chunks").symlink_to(foreign, target_is_directory=True)
+    card = datamc_card(tmp_path / "card.yaml", _run_of(finished), out)
+    text = one_line_failure(datamc(card, finished))
+    assert "symlink" in text
+    assert sorted(p.name for p in foreign.iterdir()) == ["a", "b"]
+    assert all((foreign / n / "precious.txt").read_text() == "mine" for n in ("a", "b"))
+
+
+def test_only_marked_chunk_folders_are_cleaned(tmp_path: Path, finished: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(finished / "out", out)
+    stale = next((out / "chunks").iterdir())
+    mine = stale.with_name("0123456789abcdef")
+    stale.rename(mine)  # hepadv's own store of "another card": marked, so removed
+    foreign = out / "chunks" / "notes"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    target = tmp_path / "target"
+    target.mkdir()
+    (out / "chunks" / "link").symlink_to(target, target_is_directory=True)
+    card = datamc_card(tmp_path / "card.yaml", _run_of(finished), out)
+    r = datamc(card, finished)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not mine.exists() and (foreign / "keep.txt").exists() and target.is_dir()
