@@ -175,3 +175,35 @@ def test_only_marked_chunk_folders_are_cleaned(tmp_path: Path, finished: Path) -
     r = datamc(card, finished)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not mine.exists() and (foreign / "keep.txt").exists() and target.is_dir()
+
+
+# --------------------------------------------------------------------------------------------- non-finite values
+def train_card(path: Path, out: Path, **training: Any) -> Path:
+    data = {**TINY, "training": {**TINY["training"], **training}, "output": str(out)}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_infinite_learning_rate_is_refused_before_any_work(tmp_path: Path) -> None:
+    card = train_card(tmp_path / "card.yaml", tmp_path / "out", lr=float("inf"))
+    text = one_line_failure(hepadv("train", str(card), "--no-progress"))
+    assert "training.lr" in text and "finite" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_stops_at_the_first_non_finite_loss_in_one_line(tmp_path: Path) -> None:
+    card = train_card(tmp_path / "card.yaml", tmp_path / "out", lr=1e30)
+    r = hepadv("train", str(card), "--no-progress", timeout=300)
+    text = (r.stdout + r.stderr).strip()
+    assert r.returncode != 0 and "Traceback" not in text, text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and text.splitlines()[-1] == errors[0], text
+    assert "not finite at epoch 1, batch" in errors[0] and "no epoch finished" in errors[0]
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_toynano_sizes_must_be_finite(tmp_path: Path) -> None:
+    from hepadv.datamc.toynano import ToyNanoParams
+
+    with pytest.raises(ValueError, match="finite"):
+        ToyNanoParams(n_events_mc=float("inf"))  # type: ignore[arg-type]

@@ -129,7 +129,7 @@ def check_effects(effects: dict[str, float]) -> None:
 class ToyNanoParams(BaseModel):
     """What a toynano sample pair (data, MC) depends on; every field enters the cache key."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     topology: Literal["dy", "wc", "ttsemilep"] = "dy"
     n_events_mc: int = Field(200_000, ge=1)
