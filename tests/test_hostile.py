@@ -207,3 +207,28 @@ def test_toynano_sizes_must_be_finite(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="finite"):
         ToyNanoParams(n_events_mc=float("inf"))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------- bounds before work
+def test_absurd_jet_count_is_refused_with_a_memory_estimate(tmp_path: Path) -> None:
+    data = {**TINY, "dataset": {"name": "toyjets", "params": {"n_jets": 10**12, "seed": 1}},
+            "output": str(tmp_path / "out")}
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump(data))
+    text = one_line_failure(hepadv("train", str(tmp_path / "card.yaml"), "--no-progress", timeout=60))
+    assert "n_jets" in text and "would need ~" in text and "of memory" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_absurd_batch_size_is_refused(tmp_path: Path) -> None:
+    card = train_card(tmp_path / "card.yaml", tmp_path / "out", batch_size=10**12)
+    text = one_line_failure(hepadv("train", str(card), "--no-progress", timeout=60))
+    assert "training.batch_size" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_absurd_toynano_sizes_are_refused() -> None:
+    from hepadv.datamc.toynano import ToyNanoParams
+
+    for field in ("n_events_mc", "n_events_data"):
+        with pytest.raises(ValueError, match=field):
+            ToyNanoParams(**{field: 10**12})

@@ -54,6 +54,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from hepadv.bounds import check_memory
 from hepadv.components import ComponentParams
 from hepadv.data.base import DEEPCSV_CLASSES, Dataset, RawJets
 from hepadv.data.deepcsv_features import (
@@ -505,6 +506,12 @@ class ToyJets(Dataset):
         task: Literal["deepcsv", "b_vs_light"] = Field("deepcsv", description=(
             "deepcsv: classes b, bb, c, udsg; b_vs_light: binary light (0) vs b+bb (1), c jets dropped"))
         cache: bool = Field(True, description="cache the generated arrays under the hepadv cache folder")
+
+        @field_validator("n_jets")
+        @classmethod
+        def _fits(cls, v: int) -> int:
+            check_memory(f"{v:,} jets", v * (len(FEATURES) * 4 + 8) * 3)  # raw, preprocessed and split copies
+            return v
 
         @field_validator("fractions")
         @classmethod
