@@ -232,3 +232,45 @@ def test_absurd_toynano_sizes_are_refused() -> None:
     for field in ("n_events_mc", "n_events_data"):
         with pytest.raises(ValueError, match=field):
             ToyNanoParams(**{field: 10**12})
+
+
+# --------------------------------------------------------------------------------------------- environment failures
+FULL_DISK = """
+import errno, os, sys, types
+import hepadv.io as io
+target = sys.argv.pop(1)
+def replace(src, dst, *args, **kwargs):
+    if str(dst).endswith(target):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+    return os.replace(src, dst, *args, **kwargs)
+io.os = types.SimpleNamespace(**{**vars(os), "replace": replace})
+from hepadv.cli.main import main
+sys.argv[0] = "hepadv"
+main()
+"""
+
+
+def test_full_disk_at_the_final_training_write_is_one_line(tmp_path: Path) -> None:
+    card = train_card(tmp_path / "card.yaml", tmp_path / "out")
+    env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "200",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    r = subprocess.run([sys.executable, "-c", FULL_DISK, "metrics.json", "train", str(card), "--no-progress"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    text = (r.stdout + r.stderr).strip()
+    assert r.returncode == 1 and "Traceback" not in text, text
+    assert text.splitlines()[-1].startswith("error: No space left on device writing "), text
+    assert "metrics.json" in text.splitlines()[-1] and "kept" in text.splitlines()[-1]
+    assert not list(tmp_path.rglob(".metrics.json.*"))  # nothing half-written left behind
+
+
+def test_full_disk_at_the_final_datamc_write_is_one_line_and_chunks_are_kept(tmp_path: Path, finished: Path) -> None:
+    out = tmp_path / "out"
+    card = datamc_card(tmp_path / "card.yaml", _run_of(finished), out)
+    env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "200", "HEPADV_CACHE_DIR": str(finished / "cache"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    r = subprocess.run([sys.executable, "-c", FULL_DISK, "hists.npz", "datamc", str(card), "--no-progress"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    text = (r.stdout + r.stderr).strip()
+    assert r.returncode == 1 and "Traceback" not in text, text
+    assert text.splitlines()[-1].startswith("error: No space left on device writing "), text
+    assert len(chunk_files(out)) == 7 and not (out / "results.json").exists()  # resumable: every chunk kept
