@@ -274,3 +274,20 @@ def test_full_disk_at_the_final_datamc_write_is_one_line_and_chunks_are_kept(tmp
     assert r.returncode == 1 and "Traceback" not in text, text
     assert text.splitlines()[-1].startswith("error: No space left on device writing "), text
     assert len(chunk_files(out)) == 7 and not (out / "results.json").exists()  # resumable: every chunk kept
+
+
+def test_bad_detector_state_is_one_line_without_torch_advice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             recwarn: pytest.WarningsRecorder) -> None:
+    from hepadv.defences.pipelines import detector
+    from hepadv.errors import CheckpointError
+
+    ran = tmp_path / "payload-ran"
+    bad = tmp_path / "detector.pt"
+    monkeypatch.setattr(detector, "detector_path", lambda dcard, run: bad)
+    for content in (pickle.dumps(Payload(ran)), os.urandom(256)):
+        bad.write_bytes(content)
+        with pytest.raises(CheckpointError) as err:
+            detector.load_detector(None, None)  # type: ignore[arg-type]
+        text = str(err.value)
+        assert len(text.splitlines()) == 1 and str(bad) in text and "weights_only" not in text
+    assert not ran.exists() and not [w for w in recwarn if "weights_only" in str(w.message)]

@@ -137,7 +137,7 @@ def _write(path: Path, data: PreparedData) -> None:
 
 
 def _read(path: Path) -> PreparedData:
-    with np.load(path) as z:
+    with np.load(path, allow_pickle=False) as z:
         spec = FeatureSpec.from_dict(json.loads(z["spec"].tobytes().decode()))
         splits = [Split(*(z[f"{name}_{f}"] for f in ("x", "y", "w", "pt", "eta"))) for name in SPLITS]
     return PreparedData(spec, *splits)

@@ -547,7 +547,7 @@ class ToyJets(Dataset):
         path = self.cache_path()
         if p.cache and path.exists():
             try:
-                with np.load(path) as z:
+                with np.load(path, allow_pickle=False) as z:
                     features, labels = z["features"], z["labels"]
                 if features.shape == (p.n_jets, len(FEATURES)) and labels.shape == (p.n_jets,):
                     return _raw_jets(features, labels)
