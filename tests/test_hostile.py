@@ -80,6 +80,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
     r = hepadv("datamc", str(card), "--no-progress", seed="1", HEPADV_CACHE_DIR=str(base / "cache"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(chunk_files(base / "out")) == 7
+    (base / "log.txt").write_text(r.stdout + r.stderr)
     return base
 
 
@@ -291,3 +292,8 @@ def test_bad_detector_state_is_one_line_without_torch_advice(tmp_path: Path, mon
         text = str(err.value)
         assert len(text.splitlines()) == 1 and str(bad) in text and "weights_only" not in text
     assert not ran.exists() and not [w for w in recwarn if "weights_only" in str(w.message)]
+
+
+def test_no_progress_hides_the_chunk_bar(finished: Path) -> None:
+    text = (finished / "log.txt").read_text()
+    assert not any(mark in text for mark in ("%|", "chunk/s", "Preprocessing", "\r")), text

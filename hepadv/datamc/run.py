@@ -232,6 +232,23 @@ def run_datamc(card: DataMCCard, *, progress: Progress | None = None, device: st
         return _process(card, selection, taggers, distortions, inputs, executor, proc, fileset, out, write, progress)
 
 
+@contextlib.contextmanager
+def _coffea_bars(shown: bool) -> Any:
+    """coffea draws its bars whatever ``status`` says (rich ignores its ``disable`` field): hide them here."""
+    if shown:
+        yield
+        return
+    from coffea.processor import executor as coffea_executor
+    from rich.progress import Progress
+
+    real = coffea_executor.rich_bar
+    coffea_executor.rich_bar = lambda: Progress(disable=True)
+    try:
+        yield
+    finally:
+        coffea_executor.rich_bar = real
+
+
 def _process(card: DataMCCard, selection: Any, taggers: list[Any], distortions: list[tuple[str, Any]],
              inputs: Inputs, executor: Any, proc: Any, fileset: dict[str, Any], out: Path, write: bool,
              progress: Progress) -> dict[str, Any]:
@@ -247,7 +264,7 @@ def _process(card: DataMCCard, selection: Any, taggers: list[Any], distortions: 
     # completed chunks persist here, so an interrupted run resumes (hepadv.datamc.chunks)
     store = open_store(out if scratch is None else Path(scratch.name), proc)
     t0 = time.perf_counter()
-    with executor.run(status=progress.shows_bars) as coffea_executor:
+    with _coffea_bars(progress.shows_bars), executor.run(status=progress.shows_bars) as coffea_executor:
         runner = processor.Runner(executor=coffea_executor, schema=NanoAODSchema, chunksize=card.chunksize,
                                   maxchunks=card.max_chunks, skipbadfiles=False, checkpointer=store)
         try:
