@@ -297,3 +297,25 @@ def test_bad_detector_state_is_one_line_without_torch_advice(tmp_path: Path, mon
 def test_no_progress_hides_the_chunk_bar(finished: Path) -> None:
     text = (finished / "log.txt").read_text()
     assert not any(mark in text for mark in ("%|", "chunk/s", "Preprocessing", "\r")), text
+
+
+def test_ctrl_c_in_datamc_says_rerun_to_finish_and_keeps_chunks(tmp_path: Path, finished: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    card = datamc_card(tmp_path / "card.yaml", _run_of(finished), out, chunksize=200)
+    env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "200", "HEPADV_CACHE_DIR": str(finished / "cache"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "hepadv", "datamc", str(card), "--no-progress"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    t0 = time.monotonic()
+    while not chunk_files(out) and proc.poll() is None and time.monotonic() - t0 < 120:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    text, _ = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 130 and "Traceback" not in text, text
+    assert text.strip().splitlines()[-1].startswith("interrupted") and "rerun the same command to finish" in text
+    assert chunk_files(out) and not (out / "results.json").exists()

@@ -16,7 +16,7 @@ from typing import Any
 
 from hepadv.cards.datamc import DataMCCard, TaggerSection
 from hepadv.datamc.taggers import ModelTagger, StoredTagger, portable_model
-from hepadv.errors import CheckpointError, DataError, HepadvError
+from hepadv.errors import CheckpointError, DataError, HepadvError, Interrupted
 from hepadv.progress import Progress, as_progress
 from hepadv.runs.layout import RunLayout
 from hepadv.runs.lock import run_lock
@@ -271,6 +271,9 @@ def _process(card: DataMCCard, selection: Any, taggers: list[Any], distortions: 
             output, chunk_stats = run_chunks(runner, fileset, proc, store, progress.note, card.skip_bad_files)
         except HepadvError:
             raise
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: completed chunks are kept in {store.root}; rerun the same command to "
+                              "finish") from None
         except Exception as exc:
             raise DataError(f"Data/MC processing failed: {type(exc).__name__}: {_one_line(exc)} "
                             f"(completed chunks are kept in {store.root}; run again to finish)") from exc
