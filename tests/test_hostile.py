@@ -319,3 +319,19 @@ def test_ctrl_c_in_datamc_says_rerun_to_finish_and_keeps_chunks(tmp_path: Path, 
     assert proc.returncode == 130 and "Traceback" not in text, text
     assert text.strip().splitlines()[-1].startswith("interrupted") and "rerun the same command to finish" in text
     assert chunk_files(out) and not (out / "results.json").exists()
+
+
+# --------------------------------------------------------------------------------------------- misleading messages
+def test_npz_directory_and_random_bytes_npz_are_named_for_what_they_are(tmp_path: Path) -> None:
+    from hepadv.data.arrays import read_columns
+    from hepadv.errors import DataError
+
+    folder = tmp_path / "jets.npz"
+    folder.mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        read_columns(folder, ["x"])
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(os.urandom(512))
+    with pytest.raises(DataError, match="not a valid npz") as err:
+        read_columns(junk, ["x"])
+    assert "allow_pickle" not in str(err.value)
