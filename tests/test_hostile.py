@@ -335,3 +335,14 @@ def test_npz_directory_and_random_bytes_npz_are_named_for_what_they_are(tmp_path
     with pytest.raises(DataError, match="not a valid npz") as err:
         read_columns(junk, ["x"])
     assert "allow_pickle" not in str(err.value)
+
+
+def test_missing_stored_tagger_branch_names_the_file(tmp_path: Path) -> None:
+    data = {"selection": {"name": "dy"}, "toynano": {"n_events_mc": 500, "n_events_data": 500},
+            "taggers": [{"stored": "deepcsv"}], "plots": False, "output": str(tmp_path / "out")}
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump(data))
+    r = hepadv("datamc", str(tmp_path / "card.yaml"), "--no-progress", HEPADV_CACHE_DIR=str(tmp_path / "cache"))
+    text = (r.stdout + r.stderr).strip()
+    assert r.returncode == 1 and "Traceback" not in text, text
+    last = text.splitlines()[-1]
+    assert last.startswith("error: ") and ".root: tagger 'deepcsv' needs branch 'Jet_btagDeepB'" in last, text

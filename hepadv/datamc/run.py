@@ -177,7 +177,10 @@ def _check_file(path: Path, tree_name: str, sample: str, selection: Any, taggers
             notes.append(f"{path}: no Jet_nBHadrons, b and bb jets are both counted as b")
     for tagger in taggers:
         if isinstance(tagger, StoredTagger):
-            tagger.branches_for(keys)
+            try:
+                tagger.branches_for(keys)
+            except DataError as exc:
+                raise DataError(f"{path}: {exc}") from None
             continue
         for b in tagger.required_branches():
             if b not in keys:
