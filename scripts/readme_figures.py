@@ -24,6 +24,7 @@ import os
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,13 @@ DATAMC: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "datamc-cost": (("replicas", ("cards/datamc_dy.yaml",)),
                     ("no replicas", ("cards/datamc_dy.yaml", "--set", "bootstrap.replicas=0"))),
     "datamc-real": (("real", ("cards/datamc_real_dy.yaml",)),),
+}
+
+#: figure key -> (label, defence card) rows, each run by ``hepadv defend`` into one folder (``measure_defences``)
+DEFENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "defences-conservattack": (("detector", "cards/detector_conservattack.yaml"),
+                               ("iterative", "cards/iterative_adv_conservattack.yaml"),
+                               ("augmentation", "cards/augmentation_conservattack.yaml")),
 }
 
 
@@ -562,6 +570,51 @@ MEMORY: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+
+def _ms(values: list[float], digits: int = 3) -> str:
+    """mean ± std over the R runs."""
+    return f"{statistics.fmean(values):.{digits}f} ± {statistics.pstdev(values):.{digits}f}"
+
+
+def _at(curve: dict[str, Any], thresholds: list[float], t: float) -> str:
+    i = min(range(len(thresholds)), key=lambda k: abs(thresholds[k] - t))
+    return f"{curve['mean'][i]:.3f} ± {curve['std'][i]:.3f}"
+
+
+def render_defences(results: dict[str, Any]) -> str:
+    """The CONSERVAttack defence studies (``hepadv defend``) next to seed 004's figures, mean ± std over R runs."""
+    det, it, aug = results["detector"], results["iterative"], results["augmentation"]
+    gb, wb = det["grey_box"], det["white_box"]
+    curves = det["efficiency_vs_threshold"]
+    thr = curves["thresholds"]
+    data = curves.get('clean ("data")')
+    r_det, r_it, r_aug = len(det["per_run"]), len(it["per_run"]), len(aug["per_run"])
+    base_it = [statistics.fmean(row) for row in it["baseline_matrix"]]
+    lines = ["| study (R runs) | figure | paper (seed 004) | ours (toy tagger) |", "|---|---|---|---|",
+             f"| detector ({r_det}) | grey-box FR, initial -> corrected | corrected 0.05-0.08 (Higgs, fig. 14) | "
+             f"{_ms(gb['initial_per_run'])} -> {_ms(gb['corrected_per_run'])} |",
+             f"| | white-box FR, initial -> corrected | | {_ms(wb['initial'])} -> {_ms(wb['corrected'])} |",
+             f"| | detector efficiency at threshold 0.5: adversarial / clean | 0.568 / 0.788 (donut, sec. 9) | "
+             f"{_ms(wb['detector_efficiency_adversarial'])} / {_ms(wb['detector_efficiency_clean'])} |"]
+    if data is not None:
+        lines.append(f"| | clean efficiency at threshold 0.8: simulation / shifted \"data\" | ~0.8 / ~0.8, "
+                     f"\"data\" with a larger run-to-run spread (TT vs WW, fig. 16) | "
+                     f"{_at(curves['clean (simulation)'], thr, 0.8)} / {_at(data, thr, 0.8)} |")
+    lines += [f"| iterative training ({r_it}) | grey-box FR (white-box diagonal included): base -> average, best "
+              f"iteration | ~0.7 -> ~0.2, ~0.15 (Higgs, fig. 12) | {_ms(base_it)} -> "
+              f"{_ms(it['average_case']['per_run'])}, {_ms(it['best_case']['per_run'])} |",
+              f"| augmentation ({r_aug}) | clean-test AUC gain (BvsL) | about +0.01 (Higgs, fig. 10) | "
+              f"{aug['auc_gain']['mean']:+.4f} ± {aug['auc_gain']['std']:.4f} |"]
+    adv = [x["train_fooling_ratio"] for x in aug["per_run"]]
+    added = [x["n_added"] for x in aug["per_run"]]
+    lines += ["", f"- Attacked test events per run: detector {det['attacked_test_events']:,}; augmentation: "
+                  f"{aug['per_run'][0]['n_train']:,} training jets, training-split FR {_ms(adv)}, "
+                  f"{statistics.fmean(added):.0f} adversaries added on average.",
+              "- ± is the standard deviation over the R runs (grey-box: each run's model or detector on the "
+              "other runs' adversaries)."]
+    return "\n".join(lines) + "\n"
+
+
 def render_memory(results: dict[str, Any]) -> str:
     """Peak memory (max RSS) and wall time of each command's default run (``measure_memory``)."""
     lines = ["Peak resident memory of each command's default run, first run on an empty data cache (the toy jets "
@@ -643,6 +696,7 @@ FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "datamc-real": ("datamc-real", render_datamc_real),
     "sf": ("sf", render_sf),
     "memory": ("memory", render_memory),
+    "defences-conservattack": ("defences-conservattack", render_defences),
 }
 #: benchmark key -> its arguments (the CPU table: one thread, as the project's shared 2-core machine needs)
 BENCHMARKS: dict[str, tuple[str, ...]] = {
@@ -720,6 +774,9 @@ def measure(key: str, sets: list[str], runs_dir: Path | None, rerun: bool, done:
         return done[key]
     if key in DATAMC:
         done[key] = measure_datamc(key, rerun, runs_dir)
+        return done[key]
+    if key in DEFENCES:
+        done[key] = measure_defences(key, rerun, runs_dir)
         return done[key]
     if key in COMMANDS:
         done[key] = measure_command(key, rerun, runs_dir)
@@ -820,6 +877,28 @@ def measure_datamc(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
             raise SystemExit(f"{path}: no Data/MC results (run without --from-runs to produce them)")
         results[label] = json.loads(path.read_text())
     command = "; ".join(shlex.join(["hepadv", "datamc", *args]) for _, args in rows)
+    return Measured(results, command, seconds)
+
+
+def measure_defences(key: str, rerun: bool, runs_dir: Path | None) -> Measured:
+    """Each row of ``DEFENCES[key]`` through ``hepadv defend`` into one folder; its metrics keyed by row label."""
+    base = (runs_dir.resolve() if runs_dir is not None else REPO / "runs") / f"readme-{key}"
+    rows = DEFENCES[key]
+    seconds = None
+    if rerun:
+        t0 = time.perf_counter()
+        for i, (_, card) in enumerate(rows):
+            cmd = ["hepadv", "defend", card, "--no-progress", "--no-report", "--set", f"output={base / str(i)}"]
+            print("$", shlex.join(cmd), flush=True)
+            subprocess.run([sys.executable, "-m", *cmd], cwd=REPO, check=True)
+        seconds = time.perf_counter() - t0
+    results = {}
+    for i, (label, _) in enumerate(rows):
+        found = sorted((base / str(i)).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise SystemExit(f"{base / str(i)}: no defence metrics (run without --from-runs to produce them)")
+        results[label] = json.loads(found[-1].read_text())
+    command = "; ".join(f"hepadv defend {card}" for _, card in rows)
     return Measured(results, command, seconds)
 
 

@@ -20,7 +20,8 @@ FIXTURES = {"demo": "metrics_adv.json", "transfer": "metrics_adv.json", "distort
             "pgd": "metrics_distortions.json", "benchmark": "benchmark.json", "attacks": "attacks.json",
             "conservattack-benchmark": "conservattack_benchmark.json", "sf": "sf_results.json",
             "benchmark-gpu": "benchmark_gpu.json", "datamc": "datamc.json", "datamc-cost": "datamc_cost.json",
-            "datamc-real": "datamc_real.json", "memory": "memory.json"}
+            "datamc-real": "datamc_real.json", "memory": "memory.json",
+            "defences-conservattack": "defences_conservattack.json"}
 #: a table cell holding only measured numbers: 0.9442, 0.932 (-0.0120), 87.0k, 0.97 / 1.09
 NUMBER_CELL = re.compile(r"[\s\d.+\-/()k%]*\d\.\d+[\s\d.+\-/()k%]*")
 
@@ -122,6 +123,16 @@ def test_datamc_figures_run_shipped_cards() -> None:
             assert (REPO / args[0]).is_file(), args[0]
     labels = [label for label, _ in rf.DATAMC["datamc"]]
     assert len(labels) == len(rf.MISMODELLINGS) * len(rf.SELECTIONS) + len(rf.SELECTIONS)
+
+
+def test_defence_figures_run_the_shipped_conservattack_cards() -> None:
+    """The defence table runs the three CONSERVAttack defence cards (not the PGD baselines)."""
+    import yaml
+
+    for rows in rf.DEFENCES.values():
+        for _label, card in rows:
+            assert (REPO / card).is_file(), card
+            assert yaml.safe_load((REPO / card).read_text())["attack"]["name"] == "conservattack", card
 
 
 def test_gpu_tables_are_two_runs_measured_anywhere_and_rendered_with_git(tmp_path: Path,

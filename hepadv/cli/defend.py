@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 def defend_command(
     card_file: Path = typer.Argument(..., metavar="CARD", show_default=False,
-                                     help="Defence card, e.g. cards/detector.yaml."),
+                                     help="Defence card, e.g. cards/detector_conservattack.yaml."),
     set_: list[str] = SetOption,
     workers: int = typer.Option(None, "--workers", min=1, max=256, metavar="N",
                                 help="Processes for the R runs \\[default: the card's]."),

@@ -8,7 +8,7 @@ catches (score below the threshold) no longer counts as fooling: the corrected f
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -66,8 +66,9 @@ class DetectorNet(nn.Module):
 class AdversarialDetector(FilterDefence):
     """MLP detector; the paper's is 300-102-12-6 with BatchNorm (tables 20, 22), trained with Adam on BCE.
 
-    Clean and adversarial classes are weighted to equal total weight, so the detector is not pulled
-    toward whichever class has more events (fooling adversaries are often the minority).
+    By default clean and adversarial events count as they come (``balance: none``), as in the paper, whose
+    sec. 10 discusses the class imbalance this leaves (fooling adversaries are often the minority);
+    ``balance: equal`` weights both classes to equal total weight instead.
     """
 
     name: ClassVar[str] = "detector"
@@ -81,6 +82,8 @@ class AdversarialDetector(FilterDefence):
         lr: float = Field(1e-3, gt=0)
         patience: int | None = Field(5, ge=1, description="epochs without a better validation loss before stopping")
         threshold: float = Field(0.5, gt=0, lt=1, description="score >= threshold: clean (let through)")
+        balance: Literal["none", "equal"] = Field(
+            "none", description="none: events as they come (paper); equal: both classes weighted to equal total weight")
 
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
@@ -94,8 +97,8 @@ class AdversarialDetector(FilterDefence):
         p = self.params
         torch.manual_seed(seed)
         net = self._build(clean.shape[1])
-        x, y, w = _labelled(clean, adversarial)
-        xv, yv, wv = _labelled(clean_val, adversarial_val)
+        x, y, w = _labelled(clean, adversarial, p.balance == "equal")
+        xv, yv, wv = _labelled(clean_val, adversarial_val, p.balance == "equal")
         opt = torch.optim.Adam(net.parameters(), lr=p.lr)
         gen = torch.Generator().manual_seed(seed)
         best, best_state, bad, history = math.inf, None, 0, {"train_loss": [], "val_loss": []}
@@ -149,10 +152,13 @@ class AdversarialDetector(FilterDefence):
         self.net = net.eval()
 
 
-def _labelled(clean: torch.Tensor, adversarial: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stacked inputs, labels (clean 1, adversarial 0) and weights giving both classes equal total weight."""
+def _labelled(clean: torch.Tensor, adversarial: torch.Tensor,
+              equal: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stacked inputs, labels (clean 1, adversarial 0) and weights: 1 each, or equal total weight per class."""
     x = torch.cat([clean, adversarial]).float()
     y = torch.cat([torch.ones(len(clean)), torch.zeros(len(adversarial))])
+    if not equal:
+        return x, y, torch.ones(len(x))
     w = torch.cat([torch.full((len(clean),), 0.5 / max(len(clean), 1)),
                    torch.full((len(adversarial),), 0.5 / max(len(adversarial), 1))]) * len(x)
     return x, y, w
