@@ -69,7 +69,8 @@ def datamc_card(path: Path, run: Path, out: Path, **extra: Any) -> Path:
 
 
 def chunk_files(out: Path) -> list[Path]:
-    return sorted((out / "chunks").glob("*/*/*.npz"))
+    """Finished chunk files (not the hidden temp of a write in progress)."""
+    return sorted(p for p in (out / "chunks").glob("*/*/*.npz") if not p.name.startswith("."))
 
 
 @pytest.fixture(scope="module")
@@ -346,3 +347,96 @@ def test_missing_stored_tagger_branch_names_the_file(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in text, text
     last = text.splitlines()[-1]
     assert last.startswith("error: ") and ".root: tagger 'deepcsv' needs branch 'Jet_btagDeepB'" in last, text
+
+
+# ------------------------------------------------------------------------------------------ cards and names
+def test_alias_bomb_in_a_typed_field_is_refused_quickly(tmp_path: Path) -> None:
+    """A "billion laughs" card: refused in one line (the subprocess timeout is the harness's limit)."""
+    ten = ", ".join(["*a{0}"] * 10)
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [{ten.format(i - 1)}]" for i in range(1, 9)]
+    card = tmp_path / "bomb.yaml"
+    body = yaml.safe_dump({**TINY, "output": str(tmp_path / "out")}).replace("epochs: 1", "epochs: *a8")
+    card.write_text("\n".join(lines) + "\n" + body)
+    text = one_line_failure(hepadv("train", str(card), "--no-progress", timeout=60))
+    assert "bomb.yaml" in text and "values" in text, text
+    assert not (tmp_path / "out").exists()
+
+
+def test_oversized_and_non_utf8_cards_are_one_line(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text(yaml.safe_dump(TINY) + "# " + "x" * 1_100_000 + "\n")
+    text = one_line_failure(hepadv("cards", "validate", str(big)))
+    assert "big.yaml" in text and "bytes" in text, text
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(yaml.safe_dump(TINY).encode() + b"# caf\xe9\n")
+    text = one_line_failure(hepadv("train", str(latin), "--no-progress"))
+    assert "latin.yaml" in text and "UTF-8" in text, text
+
+
+def test_variant_named_dotdot_cannot_write_outside_the_run(tmp_path: Path) -> None:
+    card = tmp_path / "card.yaml"
+    card.write_text(yaml.safe_dump({**TINY, "variants": [{"name": ".."}], "output": str(tmp_path / "out")}))
+    text = one_line_failure(hepadv("train", str(card), "--no-progress"))
+    assert "variants.0.name" in text and "pattern" in text, text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.yaml"]
+
+
+def test_infinite_attack_epsilon_is_refused(tmp_path: Path, tiny_run: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    text = one_line_failure(hepadv("attack", str(run), "--plugin", "fgsm", "--set", "epsilon=.inf",
+                                   "--no-progress"))
+    assert "epsilon" in text and "finite" in text, text
+    assert not (run / "attacks").exists() or not any((run / "attacks").iterdir())
+
+
+# ------------------------------------------------------------------------------------------------- run locks
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path, tiny_run: Path) -> None:
+    """While one process holds the run's lock, ``hepadv train --resume`` into it is refused in one line."""
+    from hepadv.runs.lock import run_lock
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    card = tmp_path / "card.yaml"
+    card.write_text(yaml.safe_dump({**TINY, "output": str(run)}))
+    before = sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+    with run_lock(run):
+        text = one_line_failure(hepadv("train", str(card), "--resume", "--no-progress"))
+    assert str(os.getpid()) in text and "in use" in text, text
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == before
+
+
+# ------------------------------------------------------------------------------------ Data/MC kill -9, rerun
+def test_datamc_killed_with_sigkill_resumes_in_a_fresh_process(tmp_path: Path, finished: Path) -> None:
+    """kill -9 mid-run, rerun with another hash seed: every chunk finished before the kill is reused."""
+    import signal
+    import time
+
+    from hepadv.datamc.report import load_hists
+
+    out = tmp_path / "out"
+    card = datamc_card(tmp_path / "card.yaml", _run_of(finished), out, chunksize=100)
+    environ = {**os.environ, "PYTHONHASHSEED": "7", "HEPADV_CACHE_DIR": str(finished / "cache"),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "hepadv", "datamc", str(card), "--no-progress"], cwd=REPO,
+                            env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while len(chunk_files(out)) < 3 and proc.poll() is None:
+        assert time.monotonic() - t0 < 120, "no chunk written in 120 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kept = len(chunk_files(out))
+    assert kept >= 3 and not (out / "results.json").exists()
+    r = datamc(card, finished, seed="4242")
+    assert r.returncode == 0, r.stdout + r.stderr
+    stats = json.loads((out / "results.json").read_text())["chunks"]
+    assert stats["reused"] == kept, stats  # chunk files are written atomically: each one there is whole
+    assert stats["reused"] + stats["processed"] == len(chunk_files(out)) > 7
+    assert not [p for p in (out / "chunks").rglob(".*.npz*")], "a partial write was left behind"
+    reference = tmp_path / "reference"
+    ref_card = datamc_card(tmp_path / "ref.yaml", _run_of(finished), reference, chunksize=100)
+    assert datamc(ref_card, finished).returncode == 0
+    assert_same(load_hists(out), load_hists(reference))

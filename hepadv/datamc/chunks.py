@@ -154,6 +154,9 @@ def open_store(out_dir: Path, processor: Any) -> ChunkStore:
     if store.is_symlink():
         raise DataError(f"{store} is a symlink; hepadv keeps its chunks in a plain folder (remove the link)")
     store.mkdir(parents=True, exist_ok=True)
+    for partial in store.glob("*/.*.npz.*"):  # a write cut short by a kill: atomic_path's temp, never a chunk
+        if partial.is_file() and not partial.is_symlink():
+            partial.unlink(missing_ok=True)
     (store / MARKER).write_text(json.dumps(describe(processor), sort_keys=True, default=str) + "\n")
     return ChunkStore(store)
 
