@@ -102,6 +102,26 @@ def test_saved_inputs_match_the_histograms_and_from_saved_reuses_them(project: P
     assert saved["plots"] == [] and not (out / "plots").exists()
 
 
+def test_sf_is_refused_while_another_process_writes_the_run(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second writer of the run folder (here a process holding its lock) stops ``hepadv sf`` in one line."""
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(project)
+    run = next(p for p in (project / "runs").iterdir() if (p / "datamc").is_dir())
+    code = ("import sys, time\nfrom hepadv.runs.lock import run_lock\n"
+            f"with run_lock({str(run)!r}):\n    print('held', flush=True)\n    time.sleep(120)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = CliRunner().invoke(build_app(), ["sf", "--from-saved", "--no-plots", "-o", str(project / "locked")])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code != 0 and f"in use by pid {holder.pid}" in result.output, result.output
+    assert len(result.output.strip().splitlines()) <= 2 and not (project / "locked").exists()
+
+
 def test_user_mistakes_are_one_line(project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no cards here: the packaged ones are used, and said; nothing was run yet
     result = CliRunner().invoke(build_app(), ["sf", "--from-saved"])
