@@ -440,3 +440,55 @@ def test_datamc_killed_with_sigkill_resumes_in_a_fresh_process(tmp_path: Path, f
     ref_card = datamc_card(tmp_path / "ref.yaml", _run_of(finished), reference, chunksize=100)
     assert datamc(ref_card, finished).returncode == 0
     assert_same(load_hists(out), load_hists(reference))
+
+
+# ------------------------------------------------------------------------------------------ non-finite inputs
+def _toy(n: int = 2000):  # type: ignore[no-untyped-def]
+    from hepadv.data.toyjets import generate_toyjets
+
+    return generate_toyjets(n_jets=n, seed=3)
+
+
+def test_non_finite_inputs_are_reported_per_feature_before_training(caplog: pytest.LogCaptureFixture) -> None:
+    import dataclasses
+    import logging
+
+    import numpy as np
+
+    from hepadv.cards.schema import PreprocessSection
+    from hepadv.data.preprocess import prepare
+
+    raw = _toy()
+    features = raw.features.copy()
+    features[:, 0] = np.nan  # a whole column lost
+    features[:7, 1] = np.inf
+    with caplog.at_level(logging.INFO, logger="hepadv.data"):
+        prepare(dataclasses.replace(raw, features=features), PreprocessSection())
+    text = caplog.text
+    assert f"{raw.feature_names[0]} 2,000" in text and f"{raw.feature_names[1]} 7" in text
+    assert "missing in every jet" in text and raw.feature_names[0] in text
+
+
+def test_jets_with_non_finite_pt_are_refused_in_one_line() -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from hepadv.cards.schema import PreprocessSection
+    from hepadv.data.preprocess import prepare
+    from hepadv.errors import DataError
+
+    raw = _toy()
+    pt = raw.pt.copy()
+    pt[:3] = np.nan
+    with pytest.raises(DataError, match=r"^3 of 2,000 jets have a non-finite pT or eta"):
+        prepare(dataclasses.replace(raw, pt=pt), PreprocessSection())
+
+
+def test_nan_split_fractions_are_refused_in_one_line(tmp_path: Path) -> None:
+    card = tmp_path / "card.yaml"
+    card.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path / "out")}).replace(
+        "variants:", "preprocess:\n  split: [.nan, 0.5, 0.5]\nvariants:"))
+    text = one_line_failure(hepadv("train", str(card), "--no-progress"))
+    assert "preprocess.split" in text, text
+    assert not (tmp_path / "out").exists()
