@@ -1,4 +1,4 @@
-"""Shared assertion for Data/MC tests: two runs' hists.pkl hold bit-identical histograms."""
+"""Shared assertion for Data/MC tests: two runs' hists.npz hold bit-identical histograms."""
 
 from __future__ import annotations
 

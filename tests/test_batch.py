@@ -8,7 +8,6 @@ cannot pass with the SLURM tests silently skipped."""
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import signal
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from hepadv.cards import load
+from hepadv.datamc.report import load_hists
 from hepadv.datamc.run import run_datamc
 from tests.histograms_equal import assert_same
 
@@ -102,7 +102,7 @@ def slurm_params(tmp_path: Path, **extra: Any) -> dict[str, Any]:
 
 
 def hists(out: Path) -> dict[str, Any]:
-    return pickle.loads((out / "hists.pkl").read_bytes())
+    return load_hists(out)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> dict[
 
 
 def chunk_files(out: Path) -> list[Path]:
-    return sorted((out / "chunks").glob("*/*/*.pkl"))
+    return sorted((out / "chunks").glob("*/*/*.npz"))
 
 
 def cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:

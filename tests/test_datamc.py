@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 
 from hepadv.cards import load
 from hepadv.cli.main import build_app
+from hepadv.datamc.report import load_hists
 from hepadv.datamc.run import run_datamc
 from hepadv.errors import DataError, HepadvError
 from tests.histograms_equal import assert_same
@@ -54,7 +54,7 @@ def card(tmp_path: Path, run: Path, **extra: Any) -> Any:
 
 def all_hists(tmp_path: Path, run: Path, executor: dict[str, Any], chunksize: int) -> dict[str, Any]:
     results = run_datamc(card(tmp_path, run, executor=executor, chunksize=chunksize), progress=False)
-    return pickle.loads((Path(results["output"]) / "hists.pkl").read_bytes())
+    return load_hists(Path(results["output"]))
 
 
 def test_iterative_futures_and_dask_fill_identical_histograms(tmp_path: Path, tiny_run: Path) -> None:
@@ -108,7 +108,7 @@ def test_results_json_root_and_normalisation(tmp_path: Path, tiny_run: Path) -> 
                                                  - div["BvsL"]["raw"]["kl"])
     assert paired["std"] > 0 and paired["z"] is not None
     json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in results.json"))
-    hists = pickle.loads((out / "hists.pkl").read_bytes())
+    hists = load_hists(out)
     h = hists["hists"]["nominal@best"]["BvsL"]
     data_jets = h[{"kind": "data", "variation": "raw"}].values().sum()
     assert data_jets == saved["n_jets"]["data"]  # every data jet in the 60 bins (defaults at -0.1 included)

@@ -8,7 +8,6 @@ compared jet by jet with the model applied to the same branches read by uproot.
 from __future__ import annotations
 
 import math
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import uproot
 import yaml
 
 from hepadv.cards import load
+from hepadv.datamc.report import load_hists
 from hepadv.datamc.run import run_datamc
 from hepadv.errors import DataError
 from tests.testdata import ensure_test_data
@@ -117,7 +117,7 @@ def test_ttsemilep_on_real_nanoaod_v12(tmp_path: Path, samples: Path) -> None:
     iso = (ev.Muon_pt > 30) & (abs(ev.Muon_eta) < 2.4) & ev.Muon_tightId & (ev.Muon_pfRelIso04_all < 0.15)
     assert int(ak.sum(ak.sum(iso, axis=1) == 1)) == 29
     # NanoAOD v12 has no btagDeepFlavC: C comes from CvsL and B (tested in test_datamc)
-    hists = pickle.loads((Path(results["output"]) / "hists.pkl").read_bytes())["hists"]["deepjet"]
+    hists = load_hists(Path(results["output"]))["hists"]["deepjet"]
     assert hists["CvsL"][{"kind": "mc", "variation": "raw"}].values().sum() != 0
     assert results["n_jets"]["mc"] == 4 * 15
 
@@ -139,7 +139,7 @@ def test_trained_tagger_on_real_pfnano_inputs(tmp_path: Path, samples: Path, tin
     assert results["n_jets"]["mc"] == len(raw) > 0 and results["cutflow"]["mc"]["all"] == 10
     with torch.no_grad():
         probs = model.predict_proba(torch.as_tensor(model.spec.transform(raw))).numpy()
-    h = pickle.loads((Path(results["output"]) / "hists.pkl").read_bytes())["hists"]["nominal@best"]["b"]
+    h = load_hists(Path(results["output"]))["hists"]["nominal@best"]["b"]
     filled = h[{"kind": "mc", "variation": "raw"}].values().sum(axis=0)
     expected, _ = np.histogram(probs[:, 0], bins=h.axes["value"].edges, weights=weights)
     np.testing.assert_allclose(filled, expected, rtol=1e-6)

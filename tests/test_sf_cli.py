@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from hepadv.cli.main import build_app
+from hepadv.datamc.report import load_hists
 from tests.test_datamc import REPO, TINY
 
 SELECTIONS = ("dy", "wc", "ttsemilep")
@@ -77,7 +77,7 @@ def test_saved_inputs_match_the_histograms_and_from_saved_reuses_them(project: P
     if not (folder / "sf_inputs.npz").is_file():
         pytest.skip("needs the verbatim run above")
     inputs = read_sf_inputs(folder / "sf_inputs.npz")
-    h = pickle.loads((folder / "hists.pkl").read_bytes())["sf"]["nominal@best"]
+    h = load_hists(folder)["sf"]["nominal@best"]
     for kind, flavour in (("data", "data"), ("mc", "c")):
         sub = h[{"kind": kind, "variation": "raw", "flavour": flavour}]
         values, variances = inputs.select("nominal@best", kind, "raw", (flavour,))
@@ -100,6 +100,26 @@ def test_saved_inputs_match_the_histograms_and_from_saved_reuses_them(project: P
     assert list(saved["taggers"]) == ["adversarial@e002"] and saved["variation"] == "fgsm"
     assert saved["taggers"]["adversarial@e002"]["cvsb_edges"] == [0.0, 0.5, 1.0]
     assert saved["plots"] == [] and not (out / "plots").exists()
+
+
+def test_sf_is_refused_while_another_process_writes_the_run(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second writer of the run folder (here a process holding its lock) stops ``hepadv sf`` in one line."""
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(project)
+    run = next(p for p in (project / "runs").iterdir() if (p / "datamc").is_dir())
+    code = ("import sys, time\nfrom hepadv.runs.lock import run_lock\n"
+            f"with run_lock({str(run)!r}):\n    print('held', flush=True)\n    time.sleep(120)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = CliRunner().invoke(build_app(), ["sf", "--from-saved", "--no-plots", "-o", str(project / "locked")])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code != 0 and f"in use by pid {holder.pid}" in result.output, result.output
+    assert len(result.output.strip().splitlines()) <= 2 and not (project / "locked").exists()
 
 
 def test_user_mistakes_are_one_line(project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from hepadv.bounds import MAX_BATCH
 from hepadv.ids import SAFE_NAME_PATTERN
 
 
@@ -99,7 +100,7 @@ class TrainingSection(Section):
     """SPEC 1: focal loss, Adam, lr(epoch) = lr / (1 + epoch / lr_decay_epochs), early stopping."""
 
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(65536, ge=1)
+    batch_size: int = Field(65536, ge=1, le=MAX_BATCH)
     lr: float = Field(1e-4, gt=0)
     lr_decay_epochs: float = Field(30.0, gt=0)
     gamma: float = Field(25.0, ge=0)
@@ -137,7 +138,7 @@ class EvaluationSection(Section):
     seed: int | None = Field(None, description="random distortions; default: derived from the card's seed")
     every_epoch: bool = True
     max_jets: int | None = Field(200_000, ge=1)
-    batch_size: int = Field(65536, ge=1)
+    batch_size: int = Field(65536, ge=1, le=MAX_BATCH)
     plots: bool = True
     transfer: bool = Field(True, description="with several variants: replay each variant's attacked inputs "
                                              "against the others (grey-box transferability, paper app. B.2)")

@@ -5,6 +5,7 @@ User errors (``HepadvError``) become one red line on stderr and exit code 1; ``-
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from typing import Any
@@ -16,6 +17,9 @@ from typer.core import TyperArgument, TyperGroup, TyperOption
 from hepadv import __version__
 from hepadv.cli.console import err_console, settings
 from hepadv.errors import HepadvError, Interrupted
+
+#: Failures of the machine, not of hepadv or the card: one line, no traceback.
+_ENVIRONMENT = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 class _ErrorBoundary(TyperGroup):
@@ -33,6 +37,15 @@ class _ErrorBoundary(TyperGroup):
             if settings.verbose:
                 raise
             err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            if settings.verbose or exc.errno not in _ENVIRONMENT:
+                raise
+            where = f" writing {exc.filename}" if exc.filename else ""
+            err_console.print(f"[bold red]error:[/bold red] {escape(exc.strerror or str(exc))}{escape(where)}; every "
+                              "output is written atomically, so what was finished before is kept and nothing "
+                              "half-written is left (free space and rerun; training: --resume)", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             if settings.verbose:

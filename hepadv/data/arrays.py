@@ -43,14 +43,16 @@ def read_columns(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     path = Path(path)
     fmt = file_format(path)
     if not path.is_file():
-        raise DataError(f"input file {path} does not exist")
+        raise DataError(f"input file {path} is a directory, not a {fmt} file" if path.is_dir()
+                        else f"input file {path} does not exist")
     reader = {"npz": _read_npz, "parquet": _read_parquet, "hdf5": _read_hdf5}[fmt]
     try:
         cols = reader(path, names)
     except DataError:
         raise
     except Exception as exc:  # corrupt or unreadable file: the libraries raise many types
-        raise DataError(f"cannot read {path} as {fmt}: {one_line(exc)}") from exc
+        why = "not a valid npz (zip of arrays) file" if fmt == "npz" else one_line(exc)  # numpy's advice misleads
+        raise DataError(f"cannot read {path} as {fmt}: {why}") from None
     lengths = {n: len(c) for n, c in cols.items()}
     if len(set(lengths.values())) > 1:
         raise DataError(f"{path}: columns have different lengths: {lengths}")

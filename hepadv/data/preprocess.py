@@ -78,6 +78,27 @@ def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> l
     return [perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]]
 
 
+def check_inputs(raw: RawJets) -> None:
+    """Count non-finite inputs per feature before training (they become missing values); refuse bad kinematics.
+
+    NaN and +-Inf features are read as missing and take the feature's default, so they are said, per feature,
+    rather than folded silently into the missing-value count. A jet without a finite pT or eta cannot be
+    reweighted, so the dataset is refused, naming how many jets.
+    """
+    bad = ~np.isfinite(raw.features)
+    per = bad.sum(axis=0)
+    if per.any():
+        order = np.argsort(-per, kind="stable")
+        shown = [f"{raw.feature_names[i]} {int(per[i]):,}" for i in order[:5] if per[i]]
+        more = int((per > 0).sum()) - len(shown)
+        log.info("non-finite input values (NaN or Inf, read as missing), per feature: %s%s", ", ".join(shown),
+                 f" and {more} more features" if more > 0 else "")
+    kin = ~(np.isfinite(raw.pt) & np.isfinite(raw.eta))
+    if kin.any():
+        raise DataError(f"{int(kin.sum()):,} of {len(raw):,} jets have a non-finite pT or eta; the (pT, eta) "
+                        "reweighting needs both (drop or fix these jets in the dataset)")
+
+
 def prepare(raw: RawJets, section: PreprocessSection, seed: int | None = None) -> PreparedData:
     """Raw jets in, tensors out: missing values, defaults, split, scaling from the training split, weights.
 
@@ -90,8 +111,12 @@ def prepare(raw: RawJets, section: PreprocessSection, seed: int | None = None) -
     if missing:
         raise DataError(f"dataset has no jets of class {', '.join(repr(m) for m in missing)}; "
                         f"counts per class: {dict(zip(raw.classes, counts.tolist(), strict=True))}")
+    check_inputs(raw)
     marked = raw.missing.mark(raw.features, raw.feature_names)  # first half of spec.transform
     log.info("%d jets, %d missing values set to defaults", len(raw), int(np.isnan(marked).sum()))
+    empty = [n for n, e in zip(raw.feature_names, np.isnan(marked).all(axis=0), strict=True) if e]
+    if empty:
+        log.warning("missing in every jet, so the model sees only a constant default: %s", ", ".join(empty))
     defaults = feature_defaults(marked)
     idx = split_indices(len(raw), section.split, seed)
     if min(len(i) for i in idx) == 0:
@@ -137,7 +162,7 @@ def _write(path: Path, data: PreparedData) -> None:
 
 
 def _read(path: Path) -> PreparedData:
-    with np.load(path) as z:
+    with np.load(path, allow_pickle=False) as z:
         spec = FeatureSpec.from_dict(json.loads(z["spec"].tobytes().decode()))
         splits = [Split(*(z[f"{name}_{f}"] for f in ("x", "y", "w", "pt", "eta"))) for name in SPLITS]
     return PreparedData(spec, *splits)

@@ -54,6 +54,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from hepadv.bounds import check_memory
 from hepadv.components import ComponentParams
 from hepadv.data.base import DEEPCSV_CLASSES, Dataset, RawJets
 from hepadv.data.deepcsv_features import (
@@ -506,6 +507,12 @@ class ToyJets(Dataset):
             "deepcsv: classes b, bb, c, udsg; b_vs_light: binary light (0) vs b+bb (1), c jets dropped"))
         cache: bool = Field(True, description="cache the generated arrays under the hepadv cache folder")
 
+        @field_validator("n_jets")
+        @classmethod
+        def _fits(cls, v: int) -> int:
+            check_memory(f"{v:,} jets", v * (len(FEATURES) * 4 + 8) * 3)  # raw, preprocessed and split copies
+            return v
+
         @field_validator("fractions")
         @classmethod
         def _fractions_valid(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -540,7 +547,7 @@ class ToyJets(Dataset):
         path = self.cache_path()
         if p.cache and path.exists():
             try:
-                with np.load(path) as z:
+                with np.load(path, allow_pickle=False) as z:
                     features, labels = z["features"], z["labels"]
                 if features.shape == (p.n_jets, len(FEATURES)) and labels.shape == (p.n_jets,):
                     return _raw_jets(features, labels)

@@ -2,8 +2,13 @@
 
 ``ChunkStore`` is a coffea checkpointer: the worker that finishes a chunk writes its output atomically
 (temporary file, then rename) under ``OUT/chunks/FINGERPRINT/``, so a run killed at any moment leaves only
-whole chunks. The fingerprint hashes the pickled processor (selection, taggers with their weights,
-distortions, seed): a changed card or model never reuses old chunks. ``run_chunks`` skips the chunks that
+whole chunks. Chunks are ``.npz`` files of plain arrays plus JSON (``hepadv.histstore``, read with
+``allow_pickle=False``): a file planted in a run folder can never execute code. The fingerprint hashes
+canonical JSON of what a chunk depends on (selection, taggers with a hash of their weights, distortions,
+seed, hepadv's version), never pickled objects, so it is the same in every process (any PYTHONHASHSEED): a
+changed card or model never reuses old chunks, an unchanged one always does. Only folders carrying
+``MARKER`` (written when hepadv creates a store) are ever removed, and symlinks are never followed.
+``run_chunks`` skips the chunks that
 are already stored, runs the rest with whatever executor is active, then merges every chunk in a fixed
 order (dataset, file, entry range), so the histograms are identical however the run was split, interrupted
 or distributed. Workers must see the output folder (a shared filesystem on a batch system).
@@ -12,9 +17,8 @@ or distributed. Workers must see the output folder (a shared filesystem on a bat
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-import os
-import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +34,56 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger("hepadv.datamc")
 
 
-def fingerprint(processor: Any) -> str:
-    """16 hex digits identifying what a chunk's output depends on (the processor and everything in it)."""
-    import cloudpickle
+#: File inside every chunk store hepadv creates; cleaning removes only folders that carry it.
+MARKER = ".hepadv-chunks"
 
-    return hashlib.sha256(cloudpickle.dumps(processor)).hexdigest()[:16]
+
+def _component(obj: Any) -> dict[str, Any]:
+    """Class, registered name and params (JSON) of a selection or attack."""
+    params = getattr(obj, "params", None)
+    dumped = params.model_dump(mode="json") if hasattr(params, "model_dump") else params
+    return {"class": f"{type(obj).__module__}.{type(obj).__qualname__}", "name": getattr(obj, "name", None),
+            "params": dumped}
+
+
+def _weights_hash(weights: dict[str, Any]) -> str:
+    import numpy as np
+
+    h = hashlib.sha256()
+    for key in sorted(weights):
+        a = np.ascontiguousarray(np.asarray(weights[key]))
+        h.update(json.dumps([key, str(a.dtype), list(a.shape)]).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _tagger(tagger: Any) -> dict[str, Any]:
+    portable = getattr(tagger, "portable", None)
+    if portable is None:
+        return {"key": tagger.key, "kind": tagger.kind, "preset": getattr(tagger, "preset", None)}
+    return {"key": tagger.key, "kind": tagger.kind, "description": portable.description, "spec": portable.spec,
+            "variant": portable.variant, "epoch": portable.epoch, "weights": _weights_hash(portable.weights)}
+
+
+def describe(processor: Any) -> dict[str, Any]:
+    """What a chunk's output depends on, as plain JSON-able data (no object identities, no hash seeds)."""
+    from hepadv import __version__
+
+    return {"hepadv": __version__, "processor": f"{type(processor).__module__}.{type(processor).__qualname__}",
+            "selection": _component(processor.selection), "taggers": [_tagger(t) for t in processor.taggers],
+            "samples": processor.samples, "distortions": [[label, _component(a)] for label, a in processor.distortions],
+            "seed": processor.seed, "replicas": processor.replicas, "groups": processor.groups,
+            "sf_bins": list(processor.sf_bins)}
+
+
+def fingerprint(processor: Any) -> str:
+    """16 hex digits of the canonical JSON of ``describe(processor)``."""
+    text = json.dumps(describe(processor), sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def chunk_key(dataset: str, fileuuid: str, treename: str, start: int, stop: int) -> str:
-    return f"{dataset}/{fileuuid}-{treename.replace('/', '_')}-{start}-{stop}.pkl"
+    return f"{dataset}/{fileuuid}-{treename.replace('/', '_')}-{start}-{stop}.npz"
 
 
 def _uuid(raw: bytes | str) -> str:
@@ -64,23 +109,21 @@ class ChunkStore(CheckpointerABC):  # type: ignore[misc]
                                            item.entrystop)
 
     def load(self, metadata: Any, processor_instance: Any) -> Any:
-        path = self.path(metadata)
-        if not path.is_file():
-            return None
-        try:
-            return pickle.loads(path.read_bytes())
-        except Exception:  # an unreadable chunk file is redone, not trusted
-            return None
+        """Never reuse inside coffea: ``run_chunks`` hands coffea only the chunks the store lacks."""
+        return None
 
     def save(self, output: Any, metadata: Any, processor_instance: Any) -> None:
-        path = self.path(metadata)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(pickle.dumps(output, protocol=pickle.HIGHEST_PROTOCOL))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from hepadv import histstore
+
+        histstore.save(output["out"], self.path(metadata))
+
+    def read(self, path: Path) -> Any:
+        """A stored chunk output; ``histstore.StoreError`` if the file is not one hepadv wrote."""
+        from hepadv import histstore
+
+        if path.is_symlink():
+            raise histstore.StoreError(f"{path}: a symlink, not a chunk file")
+        return histstore.load(path)
 
 
 @dataclass
@@ -100,13 +143,22 @@ def open_store(out_dir: Path, processor: Any) -> ChunkStore:
     """The store for this processor under ``out_dir/chunks``; stores of other fingerprints are removed."""
     base = out_dir / "chunks"
     fp = fingerprint(processor)
+    if base.is_symlink():
+        raise DataError(f"{base} is a symlink; hepadv keeps its chunks in a plain folder (remove the link)")
     if base.is_dir():
         for old in base.iterdir():
-            if old.is_dir() and old.name != fp:
+            if old.name != fp and not old.is_symlink() and old.is_dir() and (old / MARKER).is_file():
                 log.info(f"removing chunks of a different card or model: {old}")
                 shutil.rmtree(old, ignore_errors=True)
-    (base / fp).mkdir(parents=True, exist_ok=True)
-    return ChunkStore(base / fp)
+    store = base / fp
+    if store.is_symlink():
+        raise DataError(f"{store} is a symlink; hepadv keeps its chunks in a plain folder (remove the link)")
+    store.mkdir(parents=True, exist_ok=True)
+    for partial in store.glob("*/.*.npz.*"):  # a write cut short by a kill: atomic_path's temp, never a chunk
+        if partial.is_file() and not partial.is_symlink():
+            partial.unlink(missing_ok=True)
+    (store / MARKER).write_text(json.dumps(describe(processor), sort_keys=True, default=str) + "\n")
+    return ChunkStore(store)
 
 
 def run_chunks(runner: Any, fileset: dict[str, Any], processor: Any, store: ChunkStore,
@@ -121,7 +173,16 @@ def run_chunks(runner: Any, fileset: dict[str, Any], processor: Any, store: Chun
 
     chunks = sorted(runner.preprocess(fileset, treename="Events"),
                     key=lambda c: (c.dataset, c.filename, c.treename, c.entrystart))
-    missing = [c for c in chunks if not store.item_path(c).is_file()]
+    done: dict[Path, Any] = {}
+    for c in chunks:
+        path = store.item_path(c)
+        if path.is_file() or path.is_symlink():
+            try:
+                done[path] = store.read(path)
+            except Exception as exc:  # redone, never trusted
+                say(f"redoing an unreadable chunk: {exc}")
+                path.unlink(missing_ok=True)
+    missing = [c for c in chunks if store.item_path(c) not in done]
     reused = len(chunks) - len(missing)
     if reused:
         say(f"resuming: {reused} of {len(chunks)} chunks already done in {store.root}; "
@@ -148,11 +209,14 @@ def run_chunks(runner: Any, fileset: dict[str, Any], processor: Any, store: Chun
     outputs = []
     for c in chunks:
         path = store.item_path(c)
+        if path in done:
+            outputs.append(done[path])
+            continue
         try:
-            outputs.append(pickle.loads(path.read_bytes())["out"])
-        except FileNotFoundError:
-            raise DataError(f"chunk {c.filename} [{c.entrystart}, {c.entrystop}) has no output in {store.root} "
-                            "after the run; run again to redo it") from None
+            outputs.append(store.read(path))
+        except Exception:
+            raise DataError(f"chunk {c.filename} [{c.entrystart}, {c.entrystop}) has no readable output in "
+                            f"{store.root} after the run; run again to redo it") from None
     merged = accumulate(outputs)
     post = processor.postprocess(merged)
     stats = ChunkStats(len(chunks), reused, len(chunks) - reused, store.root, list(bad.values()))

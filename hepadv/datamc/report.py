@@ -8,7 +8,7 @@ deviation, floor (expected value for identical parents), its spread and the sign
 (``hepadv.evaluation.replicas``). Taggers of the same run and checkpoint are compared with the reference
 variant (``nominal`` when there is one), replica by replica on the same events: difference
 (other - reference, negative = the other is closer to data), standard deviation, floor, z. Files, all
-written atomically once processing has finished: ``results.json``, ``hists.pkl`` (the hist objects with
+written atomically once processing has finished: ``results.json``, ``hists.npz`` (the hist objects with
 their axes, replicas included), ``hists.root`` (one TH1 per tagger/output/sample/variation/flavour, via
 uproot; TH2s of the scale factors' CvsL x CvsB histograms too; no replicas), ``sf_inputs.npz`` (those
 histograms as plain arrays for ``hepadv sf``, see ``sfhists``) and ``plots/``.
@@ -16,13 +16,13 @@ histograms as plain arrays for ``hepadv sf``, see ``sfhists``) and ``plots/``.
 
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hepadv import histstore
 from hepadv.datamc.histograms import DATA_FLAVOUR, FLAVOURS
 from hepadv.datamc.sfhists import SF_INPUTS, write_sf_inputs, write_sf_root
 from hepadv.evaluation.divergences import js_batch, kl_batch
@@ -191,13 +191,21 @@ def kl_vs_epoch(div: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The histograms of a Data/MC output folder (``hepadv.histstore``: arrays plus JSON, never a pickle).
+HISTS = "hists.npz"
+
+
+def load_hists(folder: Path) -> dict[str, Any]:
+    """The hist objects a Data/MC run wrote into ``folder`` (hists, controls, sf, replicas)."""
+    return histstore.load(Path(folder) / HISTS)
+
+
 def write_report(results: dict[str, Any], output: dict[str, Any], out: Path, card: Any) -> None:
-    """hists.pkl, hists.root, plots and results.json into ``out`` (a staging folder published as a whole)."""
+    """hists.npz, hists.root, plots and results.json into ``out`` (a staging folder published as a whole)."""
     out.mkdir(parents=True, exist_ok=True)
     hist_objects = {"hists": output.get("hists", {}), "controls": output.get("controls", {}),
                     "sf": output.get("sf", {}), "replicas": output.get("replicas", {})}
-    with atomic_path(out / "hists.pkl", suffix=".pkl") as tmp:
-        tmp.write_bytes(pickle.dumps(hist_objects, protocol=pickle.HIGHEST_PROTOCOL))
+    histstore.save(hist_objects, out / HISTS)
     write_sf_inputs(hist_objects["sf"], out / SF_INPUTS)  # what hepadv sf reads (no pickle)
     if card.root:
         write_root(hist_objects, out / "hists.root")

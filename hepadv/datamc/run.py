@@ -16,7 +16,7 @@ from typing import Any
 
 from hepadv.cards.datamc import DataMCCard, TaggerSection
 from hepadv.datamc.taggers import ModelTagger, StoredTagger, portable_model
-from hepadv.errors import CheckpointError, DataError, HepadvError
+from hepadv.errors import CheckpointError, DataError, HepadvError, Interrupted
 from hepadv.progress import Progress, as_progress
 from hepadv.runs.layout import RunLayout
 from hepadv.runs.lock import run_lock
@@ -177,7 +177,10 @@ def _check_file(path: Path, tree_name: str, sample: str, selection: Any, taggers
             notes.append(f"{path}: no Jet_nBHadrons, b and bb jets are both counted as b")
     for tagger in taggers:
         if isinstance(tagger, StoredTagger):
-            tagger.branches_for(keys)
+            try:
+                tagger.branches_for(keys)
+            except DataError as exc:
+                raise DataError(f"{path}: {exc}") from None
             continue
         for b in tagger.required_branches():
             if b not in keys:
@@ -232,6 +235,23 @@ def run_datamc(card: DataMCCard, *, progress: Progress | None = None, device: st
         return _process(card, selection, taggers, distortions, inputs, executor, proc, fileset, out, write, progress)
 
 
+@contextlib.contextmanager
+def _coffea_bars(shown: bool) -> Any:
+    """coffea draws its bars whatever ``status`` says (rich ignores its ``disable`` field): hide them here."""
+    if shown:
+        yield
+        return
+    from coffea.processor import executor as coffea_executor
+    from rich.progress import Progress
+
+    real = coffea_executor.rich_bar
+    coffea_executor.rich_bar = lambda: Progress(disable=True)
+    try:
+        yield
+    finally:
+        coffea_executor.rich_bar = real
+
+
 def _process(card: DataMCCard, selection: Any, taggers: list[Any], distortions: list[tuple[str, Any]],
              inputs: Inputs, executor: Any, proc: Any, fileset: dict[str, Any], out: Path, write: bool,
              progress: Progress) -> dict[str, Any]:
@@ -247,13 +267,16 @@ def _process(card: DataMCCard, selection: Any, taggers: list[Any], distortions: 
     # completed chunks persist here, so an interrupted run resumes (hepadv.datamc.chunks)
     store = open_store(out if scratch is None else Path(scratch.name), proc)
     t0 = time.perf_counter()
-    with executor.run(status=progress.shows_bars) as coffea_executor:
+    with _coffea_bars(progress.shows_bars), executor.run(status=progress.shows_bars) as coffea_executor:
         runner = processor.Runner(executor=coffea_executor, schema=NanoAODSchema, chunksize=card.chunksize,
                                   maxchunks=card.max_chunks, skipbadfiles=False, checkpointer=store)
         try:
             output, chunk_stats = run_chunks(runner, fileset, proc, store, progress.note, card.skip_bad_files)
         except HepadvError:
             raise
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: completed chunks are kept in {store.root}; rerun the same command to "
+                              "finish") from None
         except Exception as exc:
             raise DataError(f"Data/MC processing failed: {type(exc).__name__}: {_one_line(exc)} "
                             f"(completed chunks are kept in {store.root}; run again to finish)") from exc

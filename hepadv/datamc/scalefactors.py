@@ -98,7 +98,10 @@ def derive_scale_factors(cards: list[DataMCCard], options: SFOptions | None = No
         "taggers": per_tagger,
         "correction_file": CORRECTION_FILE,
     }
-    with publish_dir(out) as staging:  # the folder is replaced as a whole: never half old, half new
+    from hepadv.runs.lock import run_lock
+
+    # one writer at a time: the run folder's lock (the output's parent when the taggers come from no run)
+    with run_lock(run_dir or out.parent, say=progress.note), publish_dir(out) as staging:
         write_correction_set(fits, staging / CORRECTION_FILE,
                              "hepadv CvsL x CvsB shape scale factors (thesis app. A.5.2)",
                              {key: _describe(key, options, selections) for key in taggers})

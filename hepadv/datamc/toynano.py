@@ -53,6 +53,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hepadv.bounds import MAX_GENERATED
 from hepadv.data.deepcsv_features import FEATURES, INTEGER_FEATURES, PLACEHOLDER
 from hepadv.data.toyjets import PV_PULL, Response, generate_toyjets
 from hepadv.data.toynano import jet_columns
@@ -129,11 +130,11 @@ def check_effects(effects: dict[str, float]) -> None:
 class ToyNanoParams(BaseModel):
     """What a toynano sample pair (data, MC) depends on; every field enters the cache key."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     topology: Literal["dy", "wc", "ttsemilep"] = "dy"
-    n_events_mc: int = Field(200_000, ge=1)
-    n_events_data: int = Field(100_000, ge=1)
+    n_events_mc: int = Field(200_000, ge=1, le=MAX_GENERATED)
+    n_events_data: int = Field(100_000, ge=1, le=MAX_GENERATED)
     seed: int = 1
     mismodelling: float = Field(0.1, gt=-1.0, description="size of ip_scale: data inputs x (1 + mismodelling)")
     mismodelled: list[str] = Field(default_factory=lambda: list(DEFAULT_MISMODELLED),

@@ -121,8 +121,14 @@ def adversaries(run: BaseRun, model: torch.nn.Module, attack: Any, split_name: s
     key = content_id({"rows": idx.astype(np.int64), "seed": seed}, 10)
     path = run.dir / "adversaries" / f"{attack.id()}-{split_name}-{key}.npz"
     if path.is_file():
-        with np.load(path) as z:
-            return Adversaries(z["idx"], z["x_adv"], z["fooled"])
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                cached = Adversaries(z["idx"], z["x_adv"], z["fooled"])
+            if np.array_equal(cached.idx, idx) and len(cached.x_adv) == len(idx) == len(cached.fooled):
+                return cached
+            log.warning("%s does not match its rows; crafting them again", path)
+        except Exception as exc:  # a cache: an unreadable file is redone, never trusted
+            log.warning("%s is unreadable (%s); crafting them again", path, type(exc).__name__)
     device = next(model.parameters()).device
     x = torch.as_tensor(split.x[idx], device=device)
     y = torch.as_tensor(split.y[idx], device=device)

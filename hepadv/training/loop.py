@@ -237,6 +237,15 @@ def evaluate_loss(model: Model, tensors: tuple[torch.Tensor, ...], gamma: float,
     return float(total / weight) if float(weight) else math.nan
 
 
+def _stop_if_not_finite(batch: int, variant: str, epoch: int, last_good: int, directory: Path) -> None:
+    """One line naming where the loss stopped being finite; the checkpoints written so far are kept."""
+    if batch < 0:
+        return
+    kept = f"checkpoints up to epoch {last_good} are kept" if last_good else "no epoch finished, nothing is kept"
+    raise HepadvError(f"{variant}: training loss is not finite at epoch {epoch}, batch {batch + 1} (learning rate "
+                      f"too high, or non-finite inputs?); {kept} in {directory}")
+
+
 def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, directory: Path,
                   device: torch.device, *, resume: bool = False, overwrite: bool = False,
                   progress: Progress | None = None,
@@ -312,9 +321,14 @@ def train_variant(card: RunCard, variant: VariantSection, data: PreparedData, di
         seen_w = torch.zeros((), device=device)
         seen_n = 0
         shown = LossDisplay(device)
+        first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite batch, on the device
         with progress.task(f"{variant.name} epoch {epoch}/{cfg.epochs}", total=len(loader), unit="jets") as bar:
             for i, (xb, yb, wb) in enumerate(loader):
                 loss = step(xb, yb, wb)
+                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), i, first_bad)
+                if device.type == "cpu" or i % 16 == 0 or i == len(loader) - 1:  # a GPU syncs every 16 batches
+                    _stop_if_not_finite(int(first_bad), variant.name, epoch, epoch - 1,
+                                        directory)
                 wsum = wb.sum()
                 running += loss * wsum
                 seen_w += wsum

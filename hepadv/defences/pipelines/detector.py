@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +85,17 @@ def load_detector(dcard: DefenceCard, run: BaseRun) -> FilterDefence:
     from hepadv.errors import CheckpointError
 
     path = detector_path(dcard, run)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no detector file" if not path.exists() else f"{path}: not a file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes about its safe unpickler are about our own load
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        defence = build_defence(dcard)
+        defence.load_state_dict(state["state_dict"], int(state["n_features"]))
     except Exception as exc:
-        raise CheckpointError(f"{path}: unreadable detector ({type(exc).__name__}: {exc})") from None
-    defence = build_defence(dcard)
-    defence.load_state_dict(state["state_dict"], int(state["n_features"]))
+        raise CheckpointError(f"{path}: not a detector state hepadv wrote ({type(exc).__name__}); "
+                              "delete it and rerun to train the detector again") from None
     return defence
 
 
